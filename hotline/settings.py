@@ -1,0 +1,122 @@
+"""Process-wide settings, read once from ``HOTLINE_*`` environment variables.
+
+A wrong value must stop the process at start with a message that names the variable,
+not surface later as a confusing connection error, so :func:`load_settings` turns
+pydantic's validation report into one line per bad setting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "HOTLINE_"
+
+
+class SettingsError(RuntimeError):
+    """Raised when the environment holds a value Hotline cannot start with."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./hotline.sqlite3",
+        description="SQLAlchemy URL of the national record and call log.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL; without it an in-process bus serves a single process.",
+    )
+    ami_host: str = "127.0.0.1"
+    ami_port: int = Field(default=5038, ge=1, le=65535)
+    ami_user: str = "hotline"
+    ami_secret: SecretStr = SecretStr("hotline-lab-secret")
+    ami_ping_interval: float = Field(default=5.0, gt=0)
+    ami_ping_timeout: float = Field(default=3.0, gt=0)
+    agi_bind: str = Field(default="127.0.0.1:4573", description="FastAGI listen address host:port.")
+    api_bind: str = Field(
+        default="127.0.0.1:8080", description="HTTP API listen address host:port."
+    )
+    default_region: str = Field(
+        default="CN", description="Region for numbers without a country code."
+    )
+    short_abandon_seconds: float = Field(default=5.0, ge=0)
+    lab_root: Path = Field(
+        default=Path("/var/lib/hotline/sid-root"),
+        description="Debian sid chroot holding Asterisk 22 for the lab (cached between runs).",
+    )
+    lab_agents: int = Field(default=4, ge=1, le=200)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a SQLAlchemy URL: {exc}") from None
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            raise ValueError("only sqlite and postgresql are supported")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("agi_bind", "api_bind")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port with a port between 1 and 65535")
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            if host != "localhost":
+                raise ValueError("host must be an IP address or localhost") from None
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        import phonenumbers
+
+        value = value.upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("not a region phonenumbers knows (e.g. CN, HK)")
+        return value
+
+    @staticmethod
+    def split_bind(bind: str) -> tuple[str, int]:
+        host, _, port = bind.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; raise :class:`SettingsError` naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            shown = "" if "secret" in field else f" (got {err.get('input')!r})"
+            lines.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}{shown}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
