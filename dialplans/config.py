@@ -1,0 +1,118 @@
+"""Render Asterisk's configuration from Hotline's own description of the centre.
+
+The templates under ``dialplans/templates`` are the only Asterisk configuration we
+maintain; everything variable (AMI credentials, agents, dialect queues) comes from a
+:class:`LabConfig`, so the lab, the demo and a production node render the same files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+DEFAULT_DIALECTS = ("mandarin", "cantonese", "minnan", "wu", "sichuanese")
+
+
+@dataclass(frozen=True, slots=True)
+class LabAgent:
+    """An agent's phone: endpoint ``agent-<id>``, reached at ``sip:<id>@host:port``."""
+
+    id: str
+    port: int
+
+    @property
+    def interface(self) -> str:
+        return f"PJSIP/agent-{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class LabQueue:
+    name: str
+    ring_timeout: int = 15  # seconds a member rings before the queue tries the next
+    service_level: int = 20  # DESIGN §4: T for SL, seconds
+    rule: str = "widen"
+
+
+@dataclass(frozen=True, slots=True)
+class LabConfig:
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "hotline"
+    ami_secret: str = "hotline-lab-secret"
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    rtp_start: int = 20000
+    rtp_end: int = 20999
+    agents: tuple[LabAgent, ...] = field(default_factory=tuple)
+    queues: tuple[LabQueue, ...] = field(default_factory=tuple)
+    default_queue: str = "mandarin"
+    queue_timeout: int = 300
+    ivr_only_exten: str = "ivr"
+
+    @classmethod
+    def default(
+        cls,
+        *,
+        agents: int = 4,
+        first_agent: int = 1001,
+        first_agent_port: int = 16001,
+        dialects: tuple[str, ...] = DEFAULT_DIALECTS,
+        **overrides: object,
+    ) -> LabConfig:
+        return cls(
+            agents=tuple(
+                LabAgent(id=str(first_agent + i), port=first_agent_port + i) for i in range(agents)
+            ),
+            queues=tuple(LabQueue(name=d) for d in dialects),
+            **overrides,  # type: ignore[arg-type]
+        )
+
+    def agent(self, agent_id: str) -> LabAgent:
+        for agent in self.agents:
+            if agent.id == agent_id:
+                return agent
+        raise KeyError(agent_id)
+
+    def fingerprint(self) -> str:
+        """Changes whenever the rendered files would: the lab restarts Asterisk only then."""
+        rendered = json.dumps(render(self), sort_keys=True).encode()
+        return hashlib.sha256(rendered).hexdigest()[:16]
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def render(config: LabConfig) -> dict[str, str]:
+    """Every configuration file, by file name, rendered for ``config``."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # Asterisk .conf files, not HTML
+    )
+    context = {
+        "ami_host": config.ami_host,
+        "ami_port": config.ami_port,
+        "ami_user": config.ami_user,
+        "ami_secret": config.ami_secret,
+        "sip_host": config.sip_host,
+        "sip_port": config.sip_port,
+        "rtp_start": config.rtp_start,
+        "rtp_end": config.rtp_end,
+        "agents": config.agents,
+        "queues": config.queues,
+        "default_queue": config.default_queue,
+        "queue_timeout": config.queue_timeout,
+        "ivr_only_exten": config.ivr_only_exten,
+    }
+    return {
+        path.name: env.get_template(path.name).render(context)
+        for path in sorted(TEMPLATES.iterdir())
+        if path.suffix == ".conf"
+    }
