@@ -1,0 +1,133 @@
+"""The FastAPI application factory.
+
+Nothing is built at import time: :func:`create_app` takes the settings (and the
+optional telephony service), and the lifespan opens the database, migrates it to head
+(so a first run on SQLite just works) and starts the service. Tests build as many apps
+as they like, each on its own database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hotline.api import HotlineError
+from hotline.api.routes import calls, health
+from hotline.db.session import make_engine, session_factory, upgrade
+from hotline.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+_HTTP_ERROR_IDS = {
+    400: "bad-request",
+    401: "not-authenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+}
+
+
+def _version() -> str:
+    try:
+        return version("hotline")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Stable ids (``calls-list``) keep generated clients for the pages stable."""
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def _error(
+    status_code: int,
+    error_id: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error_id": error_id, "message": message, "details": details or {}}
+    return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)
+
+
+async def _hotline_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HotlineError)
+    return _error(exc.status_code, exc.error_id, exc.message, exc.details, exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # loc/msg/type only: "input" may echo a whole payload, "ctx" may hold exceptions.
+    errors = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    return _error(422, "invalid-request", "the request is not valid", {"errors": errors})
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error_id = _HTTP_ERROR_IDS.get(exc.status_code, f"http-{exc.status_code}")
+    headers = dict(exc.headers) if exc.headers else None
+    return _error(exc.status_code, error_id, str(exc.detail), headers=headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error(500, "internal-error", "internal error; see the server log")
+
+
+def create_app(settings: Settings, service: object | None = None) -> FastAPI:
+    """Build the API. ``service`` (the AMI bridge pipeline) is started and stopped with it.
+
+    ``service`` must provide ``async start()``, ``async stop()`` and
+    ``ami_status() -> dict``; without one the API serves the database alone and
+    ``/api/health`` reports the bridge as not running.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        try:
+            await run_in_threadpool(upgrade, engine)
+            app.state.engine = engine
+            app.state.sessionmaker = session_factory(engine)
+            if service is not None:
+                await service.start()  # type: ignore[attr-defined]
+            try:
+                yield
+            finally:
+                if service is not None:
+                    await service.stop()  # type: ignore[attr-defined]
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Hotline",
+        version=_version(),
+        description="Call-centre backend: call log, screen-pop, routing and live queues.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.add_exception_handler(HotlineError, _hotline_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.include_router(calls.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,206 @@
+"""Typed SQLAlchemy models of the national record, the call log and API tokens.
+
+The same models run on SQLite (the embedded default) and PostgreSQL (production), so
+every type here is one both backends store faithfully. Two choices follow from that:
+
+* Datetimes go through :class:`UTCDateTime`. SQLite has no time-zone type and hands
+  back naive values; normalising to UTC on the way in and tagging UTC on the way out
+  means callers always get aware datetimes, whichever backend is behind.
+* Constraint names come from :data:`NAMING_CONVENTION`, so Alembic migrations name (and
+  can later drop) the same constraints on both backends.
+
+Alembic owns the schema (``hotline/db/migrations``); nothing here calls ``create_all``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "ApiToken",
+    "Base",
+    "CallLog",
+    "Customer",
+    "CustomerPhone",
+    "JsonList",
+    "UTCDateTime",
+    "utcnow",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# JSON on SQLite, JSONB on PostgreSQL (indexable, compact); the migration uses the same.
+JsonList = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC on every backend.
+
+    A naive value is taken to be UTC already (that is what SQLite's
+    ``CURRENT_TIMESTAMP`` gives); anything else is converted, so comparisons in SQL
+    (``arrived_at >= :since``) mean the same on SQLite, where the value is text.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+Created = Annotated[
+    datetime, mapped_column(UTCDateTime(), default=utcnow, server_default=func.now())
+]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {  # noqa: RUF012 - SQLAlchemy reads it as a class attr
+        datetime: UTCDateTime(),
+        list[str]: JsonList,
+    }
+
+
+class Customer(Base):
+    """One customer of the national record (a person or a shop)."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
+    preferred_dialect: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[Created]
+    updated_at: Mapped[Created] = mapped_column(onupdate=utcnow)
+
+    phones: Mapped[list[CustomerPhone]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", lazy="raise"
+    )
+
+    def __repr__(self) -> str:  # no name: logs must not carry personal data
+        return f"Customer(id={self.id!r}, tier={self.tier!r})"
+
+
+class CustomerPhone(Base):
+    """A number a customer can call from.
+
+    ``e164`` is deliberately not unique: a family or shop line belongs to several
+    customers, and the screen-pop and the call-log writer must see all of them to know
+    the match is ambiguous.
+    """
+
+    __tablename__ = "customer_phones"
+    __table_args__ = (UniqueConstraint("customer_id", "e164"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    e164: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="mobile", server_default="mobile")
+
+    customer: Mapped[Customer] = relationship(back_populates="phones", lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"CustomerPhone(id={self.id!r}, customer_id={self.customer_id!r})"
+
+
+class CallLog(Base):
+    """One row per call, keyed by the Asterisk Linkedid (see :class:`CallRecord`).
+
+    Written by :class:`hotline.calls.writer.CallLogWriter` as an idempotent upsert;
+    ``notes`` and ``disposition`` belong to the agent's wrap-up and are never touched
+    by that upsert.
+    """
+
+    __tablename__ = "call_logs"
+    __table_args__ = (Index("ix_call_logs_agent_arrived_at", "agent", "arrived_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(150), unique=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    caller_uniqueid: Mapped[str] = mapped_column(String(150), default="", server_default="")
+    caller_channel: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    caller_number: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    caller_e164: Mapped[str | None] = mapped_column(String(32), index=True)
+    caller_name: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    arrived_at: Mapped[datetime | None] = mapped_column(index=True)
+    queued_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    wait_seconds: Mapped[float | None] = mapped_column(Float)
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
+    queue: Mapped[str | None] = mapped_column(String(80))
+    queues: Mapped[list[str]] = mapped_column(default=list)
+    agent: Mapped[str | None] = mapped_column(String(80))
+    agent_interface: Mapped[str | None] = mapped_column(String(255))
+    queue_status: Mapped[str | None] = mapped_column(String(32))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    ivr_path: Mapped[list[str]] = mapped_column(default=list)
+    notes: Mapped[str | None] = mapped_column(Text)
+    disposition: Mapped[str | None] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        return f"CallLog(id={self.id!r}, linkedid={self.linkedid!r}, outcome={self.outcome!r})"
+
+
+class ApiToken(Base):
+    """A bearer token for the API. Only its SHA-256 is stored, never the token."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    agent_id: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[Created]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    def __repr__(self) -> str:
+        return f"ApiToken(id={self.id!r}, name={self.name!r}, role={self.role!r})"

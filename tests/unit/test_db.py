@@ -1,0 +1,122 @@
+"""The schema: migrations match the models, on SQLite and on PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hotline.db import Base, Customer, CustomerPhone, make_engine, session_factory, upgrade
+from hotline.db.session import normalise_url
+from hotline.settings import SettingsError, load_settings
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_migrated_schema_matches_models(engine) -> None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+    tables = set(inspect(engine).get_table_names())
+    assert {"customers", "customer_phones", "call_logs", "api_tokens"} <= tables
+
+
+def test_upgrade_twice_is_a_no_op(engine, db_url) -> None:
+    upgrade(db_url)  # by URL this time: the app and the CLI both do this at start
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+
+
+def test_chinese_names_round_trip_and_times_are_aware(engine) -> None:
+    name = "欧阳𠮷祥 (廣東)"  # includes a character outside the BMP
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        session.add(Customer(name=name, tier="vip2", preferred_dialect="cantonese"))
+    with sessions() as session:
+        customer = session.scalars(select(Customer)).one()
+    assert customer.name == name
+    assert customer.tier == "vip2"
+    assert customer.created_at.tzinfo is not None
+    assert abs(customer.created_at - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_datetimes_are_stored_as_utc(engine) -> None:
+    beijing = timezone(timedelta(hours=8))
+    local = datetime(2026, 1, 2, 8, 30, tzinfo=beijing)
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        session.add(Customer(name="王", created_at=local, updated_at=local))
+    with sessions() as session:
+        created = session.scalars(select(Customer.created_at)).one()
+    assert created == local
+    assert created.utcoffset() == timedelta(0)
+
+
+def test_one_number_may_belong_to_several_customers_but_not_twice_to_one(engine) -> None:
+    with Session(engine) as session, session.begin():
+        mother, son = Customer(name="李梅"), Customer(name="李雷")
+        session.add_all([mother, son])
+        session.flush()
+        mother_id = mother.id
+        session.add_all(
+            [
+                CustomerPhone(customer_id=mother.id, e164="+862088886666", kind="landline"),
+                CustomerPhone(customer_id=son.id, e164="+862088886666", kind="landline"),
+            ]
+        )
+    with pytest.raises(IntegrityError), Session(engine) as session, session.begin():
+        session.add(CustomerPhone(customer_id=mother_id, e164="+862088886666"))
+
+
+def test_foreign_keys_are_enforced(engine) -> None:
+    with pytest.raises(IntegrityError), Session(engine) as session, session.begin():
+        session.add(CustomerPhone(customer_id=424242, e164="+8613800138000"))
+
+
+def test_sqlite_engine_uses_wal_and_foreign_keys(sqlite_url) -> None:
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() > 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://u@h/db", "postgres://u@h/db", "postgresql+psycopg://u@h/db"]
+)
+def test_plain_postgresql_urls_use_psycopg3(url) -> None:
+    assert normalise_url(url).drivername == "postgresql+psycopg"
+    engine = make_engine(url)  # no connection is opened
+    assert engine.dialect.driver == "psycopg"
+    engine.dispose()
+
+
+def test_unsupported_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        make_engine("mysql://x/y")
+
+
+def test_settings_error_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="HOTLINE_DATABASE_URL"):
+        load_settings(database_url="mysql://x")
+
+
+def test_settings_error_never_shows_secrets() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(ami_secret=["not", "a", "string"])
+    assert "HOTLINE_AMI_SECRET" in str(info.value)
+    assert "not" not in str(info.value).split("HOTLINE_AMI_SECRET", 1)[1]
