@@ -1,0 +1,139 @@
+"""The running call service: AMI bridge → call tracker → call-log writer.
+
+This is the only place the three meet. The bridge's single consumer feeds the tracker
+in event order; the tracker's records go to a writer task that batches them into the
+database on a worker thread, so a slow or absent database never stalls AMI reading.
+Records the database refused stay queued and are retried: a database outage delays the
+call log, it does not lose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from hotline.ami.bridge import AMIBridge
+from hotline.ami.events import AMIEvent
+from hotline.calls.records import CallRecord
+from hotline.calls.tracker import CallTracker
+from hotline.calls.writer import CallLogWriter
+from hotline.db.session import make_engine
+from hotline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class CallService:
+    def __init__(self, settings: Settings, *, record_to: Path | None = None) -> None:
+        self.settings = settings
+        self.bridge = AMIBridge(
+            settings.ami_host,
+            settings.ami_port,
+            settings.ami_user,
+            settings.ami_secret.get_secret_value(),
+            ping_interval=settings.ami_ping_interval,
+            ping_timeout=settings.ami_ping_timeout,
+            record_to=record_to,
+        )
+        self.tracker = CallTracker(
+            region=settings.default_region,
+            short_abandon_seconds=settings.short_abandon_seconds,
+        )
+        self.bridge.subscribe(self._on_event)
+        self._pending: dict[str, CallRecord] = {}  # linkedid → newest record not yet written
+        self._wake = asyncio.Event()
+        self._writer_task: asyncio.Task[None] | None = None
+        self._writer: CallLogWriter | None = None
+        self._engine: Engine | None = None
+        self._stopping = False
+        self.records_written = 0
+        self.write_failures = 0
+        self.last_write_error: str | None = None
+
+    # -- pipeline ------------------------------------------------------------------
+    def _on_event(self, event: AMIEvent) -> None:
+        for record in self.tracker.feed(event):
+            self._pending[record.linkedid] = record
+        if self._pending:
+            self._wake.set()
+
+    async def _write_loop(self) -> None:
+        assert self._writer is not None
+        backoff = 0.2
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = list(self._pending.values())
+                taken = {r.linkedid: r for r in batch}
+                try:
+                    await asyncio.to_thread(self._writer.write, batch)
+                except Exception as exc:
+                    self.write_failures += 1
+                    # The class name only: a database error's text carries the SQL
+                    # parameters, i.e. callers' names and numbers.
+                    self.last_write_error = exc.__class__.__name__
+                    log.warning(
+                        "call log write failed (%d pending), retrying in %.1f s: %s",
+                        len(self._pending),
+                        backoff,
+                        self.last_write_error,
+                    )
+                    if self._stopping:
+                        return
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                backoff = 0.2
+                self.records_written += len(batch)
+                for linkedid, record in taken.items():
+                    if self._pending.get(linkedid) is record:  # not superseded meanwhile
+                        del self._pending[linkedid]
+            if self._stopping:
+                return
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def start(self) -> None:
+        self._engine = make_engine(self.settings.database_url)
+        self._writer = CallLogWriter(self._engine, region=self.settings.default_region)
+        self._writer_task = asyncio.create_task(self._write_loop(), name="call-log-writer")
+        await self.bridge.start()
+
+    async def stop(self) -> None:
+        await self.bridge.stop()  # drains queued events into the tracker first
+        self._stopping = True
+        self._wake.set()
+        if self._writer_task is not None:
+            try:
+                await asyncio.wait_for(self._writer_task, timeout=10)
+            except TimeoutError:
+                log.error(
+                    "call log writer did not finish: %d records unwritten", len(self._pending)
+                )
+                self._writer_task.cancel()
+        if self._engine is not None:
+            self._engine.dispose()
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every record produced so far is in the database (tests, demo)."""
+        deadline = time.monotonic() + timeout
+        while self._pending or self.bridge.stats().get("queue_depth", 0):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self._pending)} call records still unwritten")
+            await asyncio.sleep(0.02)
+
+    # -- status --------------------------------------------------------------------
+    def ami_status(self) -> dict[str, object]:
+        status = dict(self.bridge.stats())
+        status.update(
+            calls_open=len(self.tracker.open_calls()),
+            records_pending=len(self._pending),
+            records_written=self.records_written,
+            write_failures=self.write_failures,
+            last_write_error=self.last_write_error,
+        )
+        return status
