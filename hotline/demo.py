@@ -22,9 +22,9 @@ from hotline.settings import Settings
 DEMO_CUSTOMERS = (
     ("张伟", "+8613800138000", "vip1", "mandarin"),
     ("陈美玲", "+8613922223333", "standard", "cantonese"),
-    ("林志明", "+8659212345678", "standard", "minnan"),
-    ("王芳", "+8602161234567", "vip2", "wu"),
-    ("刘洋", "+8602887654321", "standard", "sichuanese"),
+    ("林志明", "+865925123456", "standard", "minnan"),
+    ("王芳", "+862161234567", "vip2", "wu"),
+    ("刘洋", "+862887654321", "standard", "sichuanese"),
     ("李娜", "+8613700000001", "standard", None),
     ("李强", "+8613700000001", "standard", None),  # a family line: two customers, one number
 )
@@ -68,7 +68,8 @@ def seed_customers(database_url: str) -> int:
 
 def next_call(rng: random.Random, queues: list[str]) -> DemoCall:
     name, e164, _tier, dialect = rng.choice(DEMO_CUSTOMERS)
-    number = "0" + e164[3:] if not e164.startswith("+861") else e164[3:]
+    # As a trunk would send them: mobiles bare, landlines with the trunk 0.
+    number = e164[3:] if e164.startswith("+861") else "0" + e164[3:]
     roll = rng.random()
     if roll < 0.1:
         return DemoCall(number, name, "", 5, ivr_only=True)
@@ -182,6 +183,12 @@ async def _demo(settings: Settings, calls: int, interval: float, console: Consol
     finally:
         for run in running + phones:
             run.cleanup()
+        for agent in cfg.agents:  # leave the lab's queues as we found them
+            for queue in queues:
+                with contextlib.suppress(Exception):
+                    await service.bridge.send_action(
+                        {"Action": "QueueRemove", "Queue": queue, "Interface": agent.interface}
+                    )
         server.should_exit = True
         await server_task
     console.print(f"placed {placed} calls; see them with `hotline calls`")

@@ -15,6 +15,12 @@ import phonenumbers
 
 log = logging.getLogger(__name__)
 
+
+def masked(raw: str) -> str:
+    """What a log line may show of a caller's number: its length and last four characters."""
+    return f"<{len(raw)} chars …{raw[-4:]!r}>"
+
+
 _NOISE = re.compile(r"[\s\-().\u3000]")
 _MAX_INPUT = 64
 
@@ -25,7 +31,7 @@ def to_e164(raw: str | None, region: str = "CN") -> str | None:
         return None
     text = _NOISE.sub("", raw.strip())
     if not text or len(text) > _MAX_INPUT:
-        log.info("caller number rejected (empty or too long): %r", raw[:80])
+        log.info("caller number rejected (empty or too long): %s", masked(raw))
         return None
     if text.startswith("00"):
         text = "+" + text[2:]
@@ -34,9 +40,9 @@ def to_e164(raw: str | None, region: str = "CN") -> str | None:
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        log.info("caller number does not parse: %r", raw[:80])
+        log.info("caller number does not parse: %s", masked(raw))
         return None
     if not phonenumbers.is_possible_number(number):
-        log.info("caller number is not a possible number: %r", raw[:80])
+        log.info("caller number is not a possible number: %s", masked(raw))
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -88,6 +88,10 @@ async def members(service: CallService) -> AsyncIterator[Callable[..., object]]:
     added: list[tuple[str, str]] = []
 
     async def add(queue: str, interface: str, member_name: str, penalty: int = 0) -> None:
+        # A member left behind by an interrupted run or the demo would make QueueAdd fail.
+        await service.bridge.send_action(
+            {"Action": "QueueRemove", "Queue": queue, "Interface": interface}
+        )
         reply = await service.bridge.send_action(
             {
                 "Action": "QueueAdd",
