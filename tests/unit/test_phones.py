@@ -28,7 +28,9 @@ def test_numbers_in_every_shape(raw: str, e164: str) -> None:
     assert to_e164(raw) == e164
 
 
-@pytest.mark.parametrize("raw", ["", None, "anonymous", "<unknown>", "12", "9" * 70, "☎☎☎", "+86 abc"])
+@pytest.mark.parametrize(
+    "raw", ["", None, "anonymous", "<unknown>", "12", "9" * 70, "☎☎☎", "+86 abc"]
+)
 def test_garbage_gives_none(raw: str | None) -> None:
     assert to_e164(raw) is None
 
