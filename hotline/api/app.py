@@ -23,7 +23,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotline.api import HotlineError
-from hotline.api.routes import calls, health
+from hotline.api.routes import calls, health, ws
+from hotline.bus import make_bus
 from hotline.db.session import make_engine, session_factory, upgrade
 from hotline.settings import Settings
 
@@ -105,6 +106,10 @@ def create_app(settings: Settings, service: object | None = None) -> FastAPI:
             await run_in_threadpool(upgrade, engine)
             app.state.engine = engine
             app.state.sessionmaker = session_factory(engine)
+            # One bus per process: the service's when it runs here (its pushes and our
+            # sockets must meet), else our own (Redis when configured).
+            own_bus = getattr(service, "bus", None) is None
+            app.state.bus = make_bus(settings.redis_url) if own_bus else service.bus  # type: ignore[union-attr]
             if service is not None:
                 await service.start()  # type: ignore[attr-defined]
             try:
@@ -112,6 +117,8 @@ def create_app(settings: Settings, service: object | None = None) -> FastAPI:
             finally:
                 if service is not None:
                     await service.stop()  # type: ignore[attr-defined]
+                if own_bus:
+                    await app.state.bus.close()
         finally:
             engine.dispose()
 
@@ -130,4 +137,5 @@ def create_app(settings: Settings, service: object | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected_error)
     app.include_router(calls.router)
     app.include_router(health.router)
+    app.include_router(ws.router)
     return app
