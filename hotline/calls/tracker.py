@@ -679,6 +679,9 @@ class CallTracker:
         agent_uniqueid = headers.get("DestUniqueid", "")
         call.agent_uniqueid = agent_uniqueid if agent_uniqueid not in _GARBAGE else None
         call.phase = CallPhase.CONNECTED
+        # A provisional row that names the agent: the agent's wrap-up may be posted
+        # before the call ends, and the call log should show who is on the call.
+        out.append(self._snapshot(call))
         return out
 
     def _on_agent_complete(self, event: AMIEvent) -> list[CallRecord]:

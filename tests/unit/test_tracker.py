@@ -236,8 +236,11 @@ def scenario(text: str) -> list[AMIEvent]:
 
 def test_answered_call_has_every_field() -> None:
     tracker, records = replay(scenario(ANSWERED))
-    assert len(records) == 2
-    provisional, record = records
+    assert len(records) == 3  # arrival, agent connected, final
+    provisional, connected, record = records
+    assert connected.outcome is Outcome.IN_PROGRESS
+    assert connected.agent == "agent-1001" and connected.ended_at is None
+    assert provisional.agent is None
     assert provisional.outcome is Outcome.IN_PROGRESS
     assert provisional.arrived_at == T0
     assert provisional.caller_number == "13800138000"
@@ -443,7 +446,7 @@ def test_ring_no_answer_then_another_agent_answers() -> None:
     """
     )
     records = replay(scenario(text))[1]
-    assert len(records) == 2  # the first agent's hangup did not end the call
+    assert len(records) == 3  # arrival, connected; the first agent's hangup did not end it
     record = records[-1]
     assert record.outcome is Outcome.ANSWERED
     assert (record.agent, record.agent_interface) == ("agent-1002", "PJSIP/1002")
@@ -491,7 +494,7 @@ def test_duplicated_events_change_nothing() -> None:
     doubled = [e for event in events for e in (event, event)]
     tracker, records = replay(doubled)
     assert records[-1].as_dict() == final(events).as_dict()
-    assert len(records) == 2
+    assert len(records) == 3  # as many as without the duplicates
     assert tracker.stats["skipped.duplicate"] == 9  # the rest are idempotent
 
 
