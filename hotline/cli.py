@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hotline.routing.cli import route_app
 from hotline.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="Hotline: call-centre backend on Asterisk.", no_args_is_help=True)
@@ -25,6 +26,7 @@ app.add_typer(lab_app, name="lab")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(dialplan_app, name="dialplan")
+app.add_typer(route_app, name="route")
 
 console = Console()
 err = Console(stderr=True)
