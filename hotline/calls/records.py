@@ -54,6 +54,12 @@ class CallRecord:
     queue_status: str | None = None  # QUEUESTATUS from the dialplan's QueueResult event
     hangup_cause: int | None = None
     ivr_path: list[str] = field(default_factory=list)
+    dialect: str | None = None  # the routing decision, from the IVR's CustomerIdentified
+    route_source: str | None = None  # customer | ivr | region | default
+    priority: int | None = None
+    route_reasons: list[str] = field(default_factory=list)
+    candidates: int | None = None  # customers sharing the caller's number
+    survey_score: int | None = None  # 1 非常满意, 2 满意, 3 不满意
     # Set on the final record of a call that was bridged into an older one (transfer,
     # pickup): Asterisk gave both the older Linkedid, and that call's row carries on.
     merged_into: str | None = None

@@ -590,6 +590,9 @@ class CallTracker:
         attempt.joined_at = at
         if call.record.queued_at is None:
             call.record.queued_at = at
+        dialect = event.var("DIALECT")  # what routing settled on, menu choice included
+        if dialect and dialect not in _GARBAGE:
+            call.record.dialect = dialect
         call.phase = CallPhase.QUEUED
         return out
 
@@ -707,7 +710,40 @@ class CallTracker:
             return self._on_queue_result(event)
         if kind == "IvrStep":
             return self._on_ivr_step(event)
+        if kind == "CustomerIdentified":
+            return self._on_identified(event)
+        if kind == "SurveyResult":
+            return self._on_survey(event)
         return []
+
+    def _on_identified(self, event: AMIEvent) -> list[CallRecord]:
+        """The IVR's identify step: routing decision and candidate count, for the log."""
+        out: list[CallRecord] = []
+        leg = self._locate(event, out)
+        if leg is None:
+            return out
+        record, headers = leg.call.record, event.headers
+        record.dialect = headers.get("Dialect") or record.dialect
+        record.route_source = headers.get("DialectSource") or record.route_source
+        priority = _number(headers.get("Priority"))
+        record.priority = int(priority) if priority is not None else record.priority
+        reasons = headers.get("Reasons", "")
+        record.route_reasons = [r.strip() for r in reasons.split(";") if r.strip()][:20]
+        candidates = _number(headers.get("Candidates"))
+        record.candidates = int(candidates) if candidates is not None else record.candidates
+        return out
+
+    def _on_survey(self, event: AMIEvent) -> list[CallRecord]:
+        out: list[CallRecord] = []
+        leg = self._locate(event, out)
+        if leg is None:
+            return out
+        score = event.headers.get("Score", "").strip()
+        if score in ("1", "2", "3"):
+            leg.call.record.survey_score = int(score)
+        else:
+            self._skip(SkipReason.BAD_FIELD, event)
+        return out
 
     def _on_queue_result(self, event: AMIEvent) -> list[CallRecord]:
         """``UserEvent(QueueResult,Queue: q,Status: ${QUEUESTATUS})`` after ``Queue()``."""

@@ -788,3 +788,35 @@ def test_recorded_fixture(path: Path) -> None:
     for n in range(1, len(events)):
         tracker, _ = replay(events[n:])
         assert tracker.stats.get("skipped.internal_error", 0) == 0, n
+
+
+def test_routing_decision_and_survey_reach_the_record() -> None:
+    identified = (
+        "UserEvent=CustomerIdentified; CustomerID=4711; Candidates=1; Dialect=cantonese; "
+        "DialectSource=customer; Priority=10"
+    )
+    survey = (
+        "69.5 | UserEvent        | C  | C | 6 | UserEvent=SurveyResult; Score=2\n"
+        "69.6 | UserEvent        | C  | C | 6 | UserEvent=SurveyResult; Score=9\n"
+    )
+    text = (
+        ANSWERED.replace("UserEvent=IvrStep; Step=welcome", identified)
+        .replace(
+            "QueueCallerJoin  | C  | C | 6 | Queue=support-yue;",
+            "QueueCallerJoin  | C  | C | 6 | var.DIALECT=cantonese; Queue=support-yue;",
+        )
+        .replace("69.0 | BridgeLeave", survey + "69.0 | BridgeLeave", 1)
+    )
+    assert "SurveyResult" in text and "CustomerIdentified" in text
+    events = scenario(text)
+    for event in events:  # the table splits on ';', so set the joined reasons here
+        if event.get("UserEvent") == "CustomerIdentified":
+            event.headers["Reasons"] = "customer prefers cantonese; tier vip1 gives 10"
+    record = final(events)
+    assert record.outcome is Outcome.ANSWERED
+    assert record.dialect == "cantonese"
+    assert record.route_source == "customer"
+    assert record.priority == 10
+    assert record.route_reasons == ["customer prefers cantonese", "tier vip1 gives 10"]
+    assert record.candidates == 1
+    assert record.survey_score == 2  # the garbage score 9 was skipped
