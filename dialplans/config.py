@@ -54,6 +54,8 @@ class LabConfig:
     default_queue: str = "mandarin"
     queue_timeout: int = 300
     ivr_only_exten: str = "ivr"
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
 
     @classmethod
     def default(
@@ -110,6 +112,8 @@ def render(config: LabConfig) -> dict[str, str]:
         "default_queue": config.default_queue,
         "queue_timeout": config.queue_timeout,
         "ivr_only_exten": config.ivr_only_exten,
+        "agi_host": config.agi_host,
+        "agi_port": config.agi_port,
     }
     return {
         path.name: env.get_template(path.name).render(context)

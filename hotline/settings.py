@@ -46,6 +46,18 @@ class Settings(BaseSettings):
         default="CN", description="Region for numbers without a country code."
     )
     short_abandon_seconds: float = Field(default=5.0, ge=0)
+    queues: str = Field(
+        default="mandarin,cantonese,minnan,wu,sichuanese",
+        description="Dialect queues that exist in Asterisk, comma-separated; others fall back.",
+    )
+    default_queue: str = "mandarin"
+    pop_ack_timeout: float = Field(
+        default=0.5,
+        ge=0,
+        le=5,
+        description="Seconds the pre-dial step holds an agent's phone for the page's ack.",
+    )
+    agi_enabled: bool = True
     lab_root: Path = Field(
         default=Path("/var/lib/hotline/sid-root"),
         description="Debian sid chroot holding Asterisk 22 for the lab (cached between runs).",
@@ -97,6 +109,10 @@ class Settings(BaseSettings):
         if value not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError("not a region phonenumbers knows (e.g. CN, HK)")
         return value
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        return tuple(q.strip() for q in self.queues.split(",") if q.strip())
 
     @staticmethod
     def split_bind(bind: str) -> tuple[str, int]:
