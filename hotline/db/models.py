@@ -14,12 +14,14 @@ Alembic owns the schema (``hotline/db/migrations``); nothing here calls ``create
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import enum
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -35,17 +37,24 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from screenpop.keys import name_keys
 
 __all__ = [
     "NAMING_CONVENTION",
+    "Address",
     "ApiToken",
     "Base",
     "CallLog",
     "Customer",
     "CustomerPhone",
     "JsonList",
+    "PhoneKind",
+    "Product",
+    "Tier",
     "UTCDateTime",
+    "managed_by_migrations_only",
     "utcnow",
 ]
 
@@ -59,6 +68,28 @@ NAMING_CONVENTION = {
 
 # JSON on SQLite, JSONB on PostgreSQL (indexable, compact); the migration uses the same.
 JsonList = JSON().with_variant(JSONB(), "postgresql")
+
+
+# Search structures that exist per backend and so cannot be declared once in the
+# metadata: the pg_trgm GIN index (PostgreSQL) and the FTS5 table with its shadow
+# tables (SQLite). Schema comparisons skip them through managed_by_migrations_only().
+_BACKEND_SEARCH_INDEXES = frozenset({"ix_addresses_normalised_trgm"})
+_BACKEND_SEARCH_TABLE_PREFIX = "addresses_fts"
+
+
+def managed_by_migrations_only(
+    _obj: object, name: str | None, type_: str, reflected: bool, _compare_to: object
+) -> bool:
+    """Alembic ``include_object`` hook: False for the per-backend search structures.
+
+    Use it in ``MigrationContext.configure(opts={"include_object": ...})`` so that a
+    model/migration comparison does not report them as drift.
+    """
+    if not reflected or name is None:
+        return True
+    if type_ == "table" and name.startswith(_BACKEND_SEARCH_TABLE_PREFIX):
+        return False
+    return not (type_ == "index" and name in _BACKEND_SEARCH_INDEXES)
 
 
 def utcnow() -> datetime:
@@ -105,21 +136,78 @@ class Base(DeclarativeBase):
     }
 
 
+class Tier(enum.StrEnum):
+    """Service tier; VIP levels raise the queue priority (DESIGN §1 step 3)."""
+
+    STANDARD = "standard"
+    VIP1 = "vip1"
+    VIP2 = "vip2"
+    VIP3 = "vip3"
+
+
+class PhoneKind(enum.StrEnum):
+    MOBILE = "mobile"
+    LANDLINE = "landline"
+    SERVICE = "service"  # 400/800 numbers of a shop or dealer
+    INTERNATIONAL = "international"
+
+
 class Customer(Base):
-    """One customer of the national record (a person or a shop)."""
+    """One customer of the national record (a person or a shop).
+
+    ``name_pinyin`` and ``name_initials`` are search keys derived from ``name`` (see
+    :mod:`screenpop.keys`): assigning ``name`` through the ORM recomputes them, so they
+    cannot drift; bulk loaders (the importer) compute them with the same function.
+    ``city`` and ``district`` copy the primary address's, because a name is never
+    unique (294 282 people are called 张伟) and the matcher narrows it by place with one
+    composite B-tree lookup instead of a join over millions of addresses.
+    """
 
     __tablename__ = "customers"
+    __table_args__ = (
+        Index("ix_customers_name", "name"),
+        Index("ix_customers_name_pinyin_city", "name_pinyin", "city"),
+        Index("ix_customers_name_pinyin_district", "name_pinyin", "district"),
+        Index("ix_customers_name_initials_city", "name_initials", "city"),
+        Index("ix_customers_name_initials_district", "name_initials", "district"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    name_pinyin: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    name_initials: Mapped[str] = mapped_column(String(50), default="", server_default="")
     tier: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
     preferred_dialect: Mapped[str | None] = mapped_column(String(32))
+    account_manager: Mapped[str | None] = mapped_column(String(80))  # an agent id
+    tags: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
+    site: Mapped[str | None] = mapped_column(String(80))  # the site that created it
+    city: Mapped[str | None] = mapped_column(String(32))
+    district: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[Created]
     updated_at: Mapped[Created] = mapped_column(onupdate=utcnow)
 
     phones: Mapped[list[CustomerPhone]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", lazy="raise"
     )
+    addresses: Mapped[list[Address]] = relationship(
+        back_populates="customer",
+        cascade="all, delete-orphan",
+        lazy="raise",
+        order_by="Address.id",
+    )
+    products: Mapped[list[Product]] = relationship(
+        back_populates="customer",
+        cascade="all, delete-orphan",
+        lazy="raise",
+        order_by="Product.id",
+    )
+
+    @validates("name")
+    def _keys_follow_name(self, _key: str, name: str) -> str:
+        keys = name_keys(name)
+        self.name_pinyin = keys.pinyin
+        self.name_initials = keys.initials
+        return name
 
     def __repr__(self) -> str:  # no name: logs must not carry personal data
         return f"Customer(id={self.id!r}, tier={self.tier!r})"
@@ -130,7 +218,8 @@ class CustomerPhone(Base):
 
     ``e164`` is deliberately not unique: a family or shop line belongs to several
     customers, and the screen-pop and the call-log writer must see all of them to know
-    the match is ambiguous.
+    the match is ambiguous. ``region`` is where the number is registered (归属地,
+    ``广东省广州市``), a routing hint only.
     """
 
     __tablename__ = "customer_phones"
@@ -140,11 +229,66 @@ class CustomerPhone(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     e164: Mapped[str] = mapped_column(String(32), index=True)
     kind: Mapped[str] = mapped_column(String(16), default="mobile", server_default="mobile")
+    region: Mapped[str | None] = mapped_column(String(64))
 
     customer: Mapped[Customer] = relationship(back_populates="phones", lazy="raise")
 
     def __repr__(self) -> str:
         return f"CustomerPhone(id={self.id!r}, customer_id={self.customer_id!r})"
+
+
+class Address(Base):
+    """An address as given (``raw``) and as parsed by :func:`screenpop.address.parse_address`.
+
+    ``normalised`` is what search compares: full area names then the normalised detail,
+    so ``5号楼``/``五栋``/``5幢`` and full-width digits all meet. PostgreSQL indexes it
+    with a pg_trgm GIN, SQLite with an FTS5 trigram table kept in sync by triggers
+    (migration 0002).
+    """
+
+    __tablename__ = "addresses"
+    __table_args__ = (Index("ix_addresses_district_city", "district", "city"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(16), default="home", server_default="home")
+    raw: Mapped[str] = mapped_column(Text)
+    province: Mapped[str | None] = mapped_column(String(32))
+    city: Mapped[str | None] = mapped_column(String(32))
+    district: Mapped[str | None] = mapped_column(String(32))
+    street: Mapped[str | None] = mapped_column(String(120))
+    detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+    normalised: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    customer: Mapped[Customer] = relationship(back_populates="addresses", lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"Address(id={self.id!r}, customer_id={self.customer_id!r})"
+
+
+class Product(Base):
+    """A product a customer bought, with what the agent needs for a service call."""
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    model: Mapped[str] = mapped_column(String(80))
+    serial: Mapped[str | None] = mapped_column(String(80), index=True)
+    purchase_date: Mapped[date | None] = mapped_column(Date)
+    install_date: Mapped[date | None] = mapped_column(Date)
+    dealer: Mapped[str | None] = mapped_column(String(120))
+    service_provider: Mapped[str | None] = mapped_column(String(120))
+    warranty_end: Mapped[date | None] = mapped_column(Date)
+
+    customer: Mapped[Customer] = relationship(back_populates="products", lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"Product(id={self.id!r}, customer_id={self.customer_id!r})"
 
 
 class CallLog(Base):

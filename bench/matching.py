@@ -1,0 +1,162 @@
+"""Caller-matching benchmark on PostgreSQL: import rate, then phone / name / address latency.
+
+    python -m bench.matching load  --customers 1000000 --db hotline_bench_1m
+    python -m bench.matching query --db hotline_bench_1m
+    python -m bench.matching all   --customers 1000000 --db hotline_bench_1m
+
+``load`` writes the synthetic file under /var/lib/hotline/bench (never into the repo),
+creates the database from template0 with LC_CTYPE C.UTF-8 (pg_trgm needs a UTF-8 ctype
+to see Hanzi, research §4.2), migrates it and times ``hotline import`` on it. ``query``
+times the same search code the API runs (:mod:`screenpop.search`), one query at a time,
+and writes JSON results next to the data. Targets (DESIGN §5): phone p99 < 1 ms,
+name/pinyin/address top-10 p99 < 50 ms at 10 M customers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+DATA = Path("/var/lib/hotline/bench")
+ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _url(db: str) -> str:
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
+
+
+def load(customers: int, db: str, seed: int) -> dict[str, Any]:
+    from hotline.db.session import make_engine, upgrade
+    from hotline.records.gen import write_file
+    from hotline.records.importer import import_file
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    data = DATA / f"customers-{customers}-seed{seed}.jsonl"
+    if not data.exists():
+        started = time.perf_counter()
+        write_file(data, customers, seed)
+        print(f"generated {customers:,} in {time.perf_counter() - started:.0f}s → {data}")
+    admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        conn.execute(
+            text(
+                f"CREATE DATABASE \"{db}\" TEMPLATE template0 ENCODING 'UTF8' "
+                "LC_CTYPE 'C.UTF-8' LC_COLLATE 'C.UTF-8'"
+            )
+        )
+    admin.dispose()
+    engine = make_engine(_url(db))
+    upgrade(engine)
+    report = import_file(engine, data, report_path=DATA / f"{db}.rejected.tsv", show_progress=False)
+    with engine.connect() as conn:
+        sizes = {
+            t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
+            for t in ("customers", "customer_phones", "addresses", "products")
+        }
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
+    result = {
+        "customers_requested": customers,
+        "rows": report.rows,
+        "import_seconds": round(report.seconds, 1),
+        "import_rows_per_second": round(report.rows_per_second),
+        "rejected": report.rejected,
+        "merged": report.merged,
+        "tables": sizes,
+    }
+    print(json.dumps(result, ensure_ascii=False))
+    (DATA / f"{db}.load.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
+    return result
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 3),
+        "max_ms": round(ordered[-1] * 1000, 3),
+        "n": len(ordered),
+    }
+
+
+def query(db: str, samples: int, seed: int) -> dict[str, Any]:
+    from screenpop.search import CustomerSearch
+
+    engine = create_engine(_url(db))
+    rng = random.Random(seed)
+    with engine.connect() as conn:
+        top = conn.execute(text("SELECT max(id) FROM customers")).scalar() or 1
+        ids = [rng.randint(1, top) for _ in range(samples)]
+        rows = conn.execute(
+            text(
+                "SELECT c.id, c.name, c.name_pinyin, c.name_initials, c.district, "
+                "(SELECT e164 FROM customer_phones p WHERE p.customer_id = c.id LIMIT 1), "
+                "(SELECT raw FROM addresses a WHERE a.customer_id = c.id LIMIT 1) "
+                "FROM customers c WHERE c.id = ANY(:ids)"
+            ),
+            {"ids": ids},
+        ).all()
+    search = CustomerSearch(engine)
+    cases: dict[str, list[str]] = {
+        "phone": [],
+        "name+district": [],
+        "pinyin+district": [],
+        "initials+district": [],
+        "name": [],
+        "address": [],
+    }
+    for _id, name, pinyin, initials, district, e164, raw in rows:
+        if e164:
+            cases["phone"].append(e164[3:] if rng.random() < 0.5 else e164)
+        place = district or ""
+        cases["name+district"].append(f"{name} {place}")
+        cases["pinyin+district"].append(f"{pinyin} {place}")
+        cases["initials+district"].append(f"{initials} {place}")
+        cases["name"].append(name)
+        if raw:
+            cases["address"].append(raw)
+    results: dict[str, Any] = {}
+    for kind, queries in cases.items():
+        for q in queries[:20]:  # warm the caches the way a running API is warm
+            search.search(q, limit=10)
+        timings = []
+        for q in queries:
+            started = time.perf_counter()
+            search.search(q, limit=10)
+            timings.append(time.perf_counter() - started)
+        results[kind] = _percentiles(timings)
+        print(kind, results[kind])
+    engine.dispose()
+    (DATA / f"{db}.query.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("step", choices=("load", "query", "all"))
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--db", default="hotline_bench")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--samples", type=int, default=2000)
+    args = parser.parse_args(argv)
+    print(
+        "command:", "python -m bench.matching", shlex.join(sys.argv[1:] if argv is None else argv)
+    )
+    if args.step in ("load", "all"):
+        load(args.customers, args.db, args.seed)
+    if args.step in ("query", "all"):
+        query(args.db, args.samples, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The national customer record in bulk: synthetic data (``gen``) and import (``importer``)."""

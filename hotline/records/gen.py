@@ -1,0 +1,478 @@
+"""Deterministic synthetic national customer data, for benchmarks and matching tests.
+
+Why synthetic and why this shape: real records cannot leave a customer's site, yet the
+matcher must be measured on data with the hard parts of real data: surnames by real
+frequency (so 张伟 repeats thousands of times at 10 M), homophone given names (伟/玮/
+炜/维), surnames pypinyin misreads (曾, 单, 区…), addresses in every spelling, numbers
+from the real mobile blocks of each city (so 归属地 lookups are meaningful), landlines
+with real area codes, family lines shared by several customers, and duplicates the
+importer must merge. The same seed gives byte-identical output.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+from collections.abc import Iterator
+from datetime import date, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any, TextIO
+
+from screenpop.regions import CITIES, City, short_name
+
+__all__ = ["CSV_COLUMNS", "generate", "write_csv", "write_jsonl"]
+
+# Top surnames with approximate shares (per mille) of the population; the tail carries
+# the surnames that pypinyin misreads, so the override table is exercised.
+_SURNAMES = [
+    "王72",
+    "李71",
+    "张68",
+    "刘54",
+    "陈45",
+    "杨31",
+    "黄22",
+    "赵21",
+    "吴20",
+    "周19",
+    "徐17",
+    "孙15",
+    "马14",
+    "朱13",
+    "胡13",
+    "郭12",
+    "何12",
+    "高11",
+    "林11",
+    "罗10",
+    "郑9",
+    "梁9",
+    "谢8",
+    "宋8",
+    "唐8",
+    "许7",
+    "韩7",
+    "冯7",
+    "邓7",
+    "曹7",
+    "彭7",
+    "曾6",
+    "肖6",
+    "田6",
+    "董6",
+    "袁5",
+    "潘5",
+    "于5",
+    "蒋5",
+    "蔡5",
+    "余5",
+    "杜5",
+    "叶5",
+    "程5",
+    "苏5",
+    "魏5",
+    "吕4",
+    "丁4",
+    "任4",
+    "沈4",
+    "姚4",
+    "卢4",
+    "姜4",
+    "崔4",
+    "钟4",
+    "谭4",
+    "陆4",
+    "汪3",
+    "范3",
+    "金3",
+    "石3",
+    "廖3",
+    "贾3",
+    "夏3",
+    "韦3",
+    "付3",
+    "方3",
+    "白3",
+    "邹3",
+    "孟3",
+    "熊3",
+    "秦3",
+    "邱3",
+    "江3",
+    "尹3",
+    "薛2",
+    "闫2",
+    "段2",
+    "雷2",
+    "侯2",
+    "龙2",
+    "史2",
+    "陶2",
+    "黎2",
+    "贺2",
+    "顾2",
+    "毛2",
+    "郝2",
+    "龚2",
+    "邵2",
+    "万2",
+    "钱2",
+    "严2",
+    "覃2",
+    "武2",
+    "戴2",
+    "莫2",
+    "孔2",
+    "向2",
+    "汤2",
+    "章2",
+    "单1",
+    "解1",
+    "仇1",
+    "区1",
+    "查1",
+    "盖1",
+    "缪1",
+    "乐1",
+    "翟1",
+    "朴1",
+    "冼1",
+    "欧阳1",
+    "司马1",
+    "诸葛1",
+    "上官1",
+]
+SURNAMES = tuple(s[:-1] if not s[-2].isdigit() else s[:-2] for s in _SURNAMES)
+SURNAME_WEIGHTS = tuple(int("".join(ch for ch in s if ch.isdigit())) for s in _SURNAMES)
+GIVEN = (
+    "伟玮炜维芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华玉文辉鹏飞建国志海燕红梅春小"
+    "晓东婷雪琳宇浩然子涵欣怡梓萱一诺俊博睿思佳嘉琪瑶颖晨阳鑫宁凯亮斌波帅龙翔峰林轩泽昊天"
+    "瑞晴雨欢慧玲萍珍凤丹彤莉倩秀兵磊鸣铭民敏"
+)
+ROADS = tuple(
+    [
+        "中山",
+        "人民",
+        "解放",
+        "建设",
+        "和平",
+        "新华",
+        "长江",
+        "黄河",
+        "胜利",
+        "文化",
+        "光明",
+        "幸福",
+        "东风",
+        "青年",
+        "团结",
+        "迎宾",
+        "滨江",
+        "学府",
+        "科技",
+        "建国",
+        "工业",
+        "花园",
+        "体育",
+        "复兴",
+    ]
+)
+ROAD_SUFFIX = ("路", "路", "路", "街", "大街", "大道")
+ESTATES = tuple(
+    [
+        "金碧",
+        "万科",
+        "华府",
+        "御景",
+        "龙湖",
+        "保利",
+        "绿地",
+        "恒大",
+        "碧水",
+        "阳光",
+        "名都",
+        "锦绣",
+        "翠苑",
+        "怡景",
+        "丽都",
+        "君临",
+        "海逸",
+        "紫荆",
+    ]
+)
+ESTATE_SUFFIX = ("小区", "花园", "公寓", "新村", "苑", "家园")
+BUILDING = ("号楼", "栋", "幢", "座")
+MODELS = (
+    "JSQ25-13WH5",
+    "JSQ30-16WT8",
+    "ES60H-Q5",
+    "ES80H-MV3",
+    "RSJ-35/300",
+    "LN1-28HA",
+    "JZT-Q332",
+)
+DEALERS = ("苏宁", "国美", "京东自营", "天猫旗舰店", "本地经销商", "五星电器")
+PROVIDERS = ("官方服务", "授权服务网点", "经销商自装")
+DIALECT_BY_PROVINCE = {
+    "广东省": "cantonese",
+    "广西壮族自治区": "cantonese",
+    "上海市": "wu",
+    "浙江省": "wu",
+    "福建省": "minnan",
+    "四川省": "southwestern",
+    "重庆市": "southwestern",
+    "湖南省": "xiang",
+}
+CN_DIGITS = "零一二三四五六七八九"
+CSV_COLUMNS = (
+    "name",
+    "tier",
+    "preferred_dialect",
+    "account_manager",
+    "tags",
+    "site",
+    "phones",
+    "addresses",
+    "products",
+)
+# City weights: the big four and provincial capitals carry more customers.
+_CITY_WEIGHTS = tuple(
+    6
+    if c.name in ("北京市", "上海市", "广州市", "深圳市")
+    else 3
+    if c.area_code.isdigit() and len(c.area_code) == 2
+    else 2
+    for c in CITIES
+)
+
+
+@cache
+def mobile_blocks() -> dict[str, tuple[int, ...]]:
+    """Real 7-digit mobile blocks per city (``北京市`` → (1380013, …)), from ``phone``."""
+    from phone import Phone
+
+    db = Phone()
+    wanted = {c.name.removesuffix("市"): c.name for c in CITIES}
+    blocks: dict[str, list[int]] = {}
+    offset, size, buf = db.first_phone_record_offset, db.phone_fmt_length, db.buf
+    while offset < len(buf):
+        prefix, record, _kind = struct.unpack(db.phone_fmt, buf[offset : offset + size])
+        offset += size
+        end = buf.index(b"\x00", record)
+        city = buf[record:end].decode("utf-8").split("|")[1]
+        if city in wanted:
+            blocks.setdefault(wanted[city], []).append(prefix)
+    return {city: tuple(sorted(values)) for city, values in blocks.items()}
+
+
+def _cn_number(value: int) -> str:
+    if value < 10:
+        return CN_DIGITS[value]
+    if value < 20:
+        return "十" + (CN_DIGITS[value - 10] if value > 10 else "")
+    if value < 100:
+        return CN_DIGITS[value // 10] + "十" + (CN_DIGITS[value % 10] if value % 10 else "")
+    return "".join(CN_DIGITS[int(d)] for d in str(value))
+
+
+class _Generator:
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.blocks = mobile_blocks()
+        self.family: list[tuple[str, str]] = []  # (city, number) of recent lines to share
+        self.recent: list[dict[str, Any]] = []  # for duplicates to merge
+
+    def name(self) -> str:
+        rng = self.rng
+        surname = rng.choices(SURNAMES, SURNAME_WEIGHTS)[0]
+        size = 1 if rng.random() < 0.3 else 2
+        return surname + "".join(rng.choice(GIVEN) for _ in range(size))
+
+    def mobile(self, city: City) -> str:
+        rng = self.rng
+        blocks = self.blocks.get(city.name)
+        if not blocks or rng.random() < 0.08:  # someone with a number from elsewhere
+            blocks = self.blocks[rng.choice(tuple(self.blocks))]
+        return f"{rng.choice(blocks)}{rng.randrange(10_000):04d}"
+
+    def formatted(self, number: str) -> str:
+        """The number the way a site typed it: most plain, some with noise."""
+        roll = self.rng.random()
+        if roll < 0.75:
+            return number
+        if number.startswith("0"):  # landline
+            return number[:4] + "-" + number[4:] if roll < 0.9 else f"({number[:4]}){number[4:]}"
+        if roll < 0.85:
+            return f"{number[:3]} {number[3:7]} {number[7:]}"
+        if roll < 0.93:
+            return f"+86 {number}"
+        return f"{number[:3]}-{number[3:7]}-{number[7:]}"
+
+    def address(self, city: City) -> tuple[str, str]:
+        rng = self.rng
+        district = rng.choice(city.districts)
+        road = rng.choice(ROADS) + rng.choice(ROAD_SUFFIX)
+        number = rng.randint(1, 300)
+        estate = rng.choice(ESTATES) + rng.choice(ESTATE_SUFFIX)
+        building = rng.randint(1, 30)
+        unit = rng.randint(1, 6)
+        room = rng.randint(1, 33) * 100 + rng.randint(1, 4)
+        bld = f"{building}{rng.choice(BUILDING)}"
+        roll = rng.random()
+        head = (
+            city.province + ("" if city.province == city.name else city.name)
+            if roll < 0.6
+            else city.name
+            if roll < 0.9
+            else short_name(city.name)
+        )
+        raw = f"{head}{district}{road}{number}号{estate}{bld}{unit}单元{room}室"
+        return district, raw
+
+    def landline(self, city: City) -> str:
+        size = 8 if len(city.area_code) == 2 or self.rng.random() < 0.8 else 7
+        first = self.rng.randint(2, 8)
+        rest = self.rng.randrange(10 ** (size - 1))
+        return f"0{city.area_code}{first}{rest:0{size - 1}d}"
+
+    def products(self) -> list[dict[str, Any]]:
+        rng = self.rng
+        out = []
+        for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
+            bought = date(2015, 1, 1) + timedelta(days=rng.randrange(4000))
+            installed = bought + timedelta(days=rng.randrange(20))
+            serial = "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(14))
+            out.append(
+                {
+                    "model": rng.choice(MODELS),
+                    "serial": serial,
+                    "purchase_date": bought.isoformat(),
+                    "install_date": installed.isoformat(),
+                    "dealer": rng.choice(DEALERS),
+                    "service_provider": rng.choice(PROVIDERS),
+                    "warranty_end": bought.replace(
+                        year=bought.year + rng.choice((3, 6, 8))
+                    ).isoformat()
+                    if not (bought.month == 2 and bought.day == 29)
+                    else (bought + timedelta(days=365 * 3)).isoformat(),
+                }
+            )
+        return out
+
+    def record(self, index: int) -> dict[str, Any]:
+        rng = self.rng
+        if self.recent and rng.random() < 0.005:
+            # the same customer entered again at another site: same name and phone
+            original = rng.choice(self.recent)
+            city = next(c for c in CITIES if c.name == original["_city"])
+            return {
+                "name": original["name"],
+                "tier": "standard",
+                "preferred_dialect": None,
+                "account_manager": None,
+                "tags": ["duplicate-entry"],
+                "site": f"site-{rng.randint(1, 12):02d}",
+                "phones": [original["phones"][0]],
+                "addresses": [self.address(city)[1]],
+                "products": self.products(),
+                "_city": city.name,
+            }
+        city = rng.choices(CITIES, _CITY_WEIGHTS)[0]
+        phones = []
+        if self.family and rng.random() < 0.03:
+            shared_city, shared = rng.choice(self.family)
+            city = next(c for c in CITIES if c.name == shared_city)
+            phones.append(shared)
+        else:
+            phones.append(self.formatted(self.mobile(city)))
+        if rng.random() < 0.2:
+            phones.append(self.formatted(self.landline(city)))
+        if rng.random() < 0.1:
+            phones.append(self.formatted(self.mobile(city)))
+        if rng.random() < 0.05:
+            self.family.append((city.name, phones[0]))
+            del self.family[:-500]
+        addresses = [self.address(city)[1] for _ in range(rng.choice((1, 1, 1, 2, 2, 3)))]
+        tier_roll = rng.random()
+        tier = (
+            "vip3"
+            if tier_roll < 0.005
+            else "vip2"
+            if tier_roll < 0.02
+            else "vip1"
+            if tier_roll < 0.06
+            else "standard"
+        )
+        record = {
+            "name": self.name(),
+            "tier": tier,
+            "preferred_dialect": DIALECT_BY_PROVINCE.get(city.province)
+            if rng.random() < 0.3
+            else None,
+            "account_manager": f"{rng.randint(1001, 1200)}" if tier != "standard" else None,
+            "tags": rng.sample(
+                ("water-heater", "installer", "complaint", "elderly", "shop"), rng.randint(0, 2)
+            ),
+            "site": f"site-{rng.randint(1, 12):02d}",
+            "phones": phones,
+            "addresses": addresses,
+            "products": self.products(),
+            "_city": city.name,
+        }
+        self.recent.append(record)
+        del self.recent[:-1000]
+        return record
+
+
+def generate(count: int, seed: int = 1) -> Iterator[dict[str, Any]]:
+    """Yield ``count`` import records (the JSONL shape), the same for the same seed.
+
+    ``_city`` is the home city used to build the record; importers ignore keys that
+    start with ``_``, tests use it to build realistic queries.
+    """
+    generator = _Generator(seed)
+    for index in range(count):
+        yield generator.record(index)
+
+
+def write_jsonl(records: Iterator[dict[str, Any]], out: TextIO) -> int:
+    written = 0
+    for record in records:
+        out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        out.write("\n")
+        written += 1
+    return written
+
+
+def write_csv(records: Iterator[dict[str, Any]], out: TextIO) -> int:
+    """CSV with one row per customer; lists are ``;``-separated, products are JSON."""
+    import csv
+
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    written = 0
+    for r in records:
+        writer.writerow(
+            [
+                r["name"],
+                r["tier"],
+                r["preferred_dialect"] or "",
+                r["account_manager"] or "",
+                ";".join(r["tags"]),
+                r["site"],
+                ";".join(r["phones"]),
+                ";".join(r["addresses"]),
+                json.dumps(r["products"], ensure_ascii=False, separators=(",", ":")),
+            ]
+        )
+        written += 1
+    return written
+
+
+def write_file(path: Path, count: int, seed: int = 1) -> int:
+    """Write ``count`` records to ``path``; ``.csv`` gives CSV, anything else JSONL."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        records = generate(count, seed)
+        return write_csv(records, out) if path.suffix == ".csv" else write_jsonl(records, out)

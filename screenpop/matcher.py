@@ -1,0 +1,286 @@
+"""The caller matcher's pure half: read a free-text query, score a customer against it.
+
+A query is what an agent types or what the IVR knows: ``张伟 朝阳区``, ``138 0013 8000 王``,
+``zhangwei``, ``zw 天河``, ``朝阳区建国路88号五号楼1502``. :func:`parse_query` splits it
+into a phone, a name (Hanzi or typed pinyin), a place and an address; :func:`score`
+rates one customer and names the fields that matched. The database half
+(:mod:`screenpop.search`) only fetches candidates, so ranking is the same code, and
+gives the same order, on SQLite and PostgreSQL.
+
+Scores are additive points, not probabilities: a matching phone (100) outweighs any
+name, a name + district beats a name alone, and several customers on one number all
+keep the phone's points, so an ambiguous number comes back as several candidates and
+the caller of this module decides (it must never link a call to one of them silently).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from rapidfuzz.distance import OSA
+from rapidfuzz.fuzz import ratio
+
+from screenpop.address import ParsedAddress, normalise, parse_address
+from screenpop.keys import is_hanzi, name_keys, normalise_typed_pinyin
+from screenpop.phone import parse_phone
+
+__all__ = ["Candidate", "CustomerView", "Query", "QueryError", "parse_query", "score"]
+
+MAX_QUERY = 200
+_PHONE_CHARS = re.compile(r"^[\d+\-()（）]+$")
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_LATIN = re.compile(r"^[A-Za-z'üÜ:]+$")
+_GLUED = re.compile(
+    r"^(?:(?P<n1>\+?\d[\d\-]{6,})(?P<h1>[\u3400-\u9fff]{1,4})|"
+    r"(?P<h2>[\u3400-\u9fff]{1,4})(?P<n2>\+?\d[\d\-]{6,}))$"
+)
+_INITIAL_ONLY = re.compile(r"^[bcdfghjklmnpqrstwxyz]{1,4}$")
+
+PHONE_POINTS = 100.0
+NAME_EXACT, NAME_HOMOPHONE, NAME_FUZZY1, NAME_FUZZY2 = 60.0, 52.0, 42.0, 34.0
+PINYIN_EXACT, INITIALS_EXACT, SURNAME = 55.0, 35.0, 20.0
+DISTRICT, CITY, PROVINCE, WRONG_PLACE = 20.0, 12.0, 4.0, -40.0
+ADDRESS_MAX = 70.0
+
+
+class QueryError(ValueError):
+    """The query cannot be searched (empty, too long, nothing searchable in it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    raw: str
+    phones: tuple[str, ...] = ()
+    phone_kind: str | None = None
+    hanzi_name: str | None = None
+    surname: str | None = None  # a single Hanzi after a number: "138… 王"
+    typed: str | None = None  # typed pinyin or initials, normalised
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    address: ParsedAddress | None = None
+
+    @property
+    def has_name(self) -> bool:
+        return bool(self.hanzi_name or self.typed or self.surname)
+
+
+@dataclass(slots=True)
+class CustomerView:
+    """What scoring needs of a customer (loaded by :mod:`screenpop.search`)."""
+
+    id: int
+    name: str
+    name_pinyin: str
+    name_initials: str
+    city: str | None = None
+    district: str | None = None
+    phones: set[str] = field(default_factory=set)
+    addresses: list[tuple[str | None, str | None, str | None, str]] = field(
+        default_factory=list
+    )  # (province, city, district, detail)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    customer_id: int
+    score: float
+    matched: tuple[str, ...]  # fields that earned points: "phone", "name", "address"…
+
+
+def _tokens(text: str) -> list[str]:
+    """Whitespace tokens, with a number glued to a short name split off (王13800138000)."""
+    out: list[str] = []
+    for token in text.split():
+        glued = _GLUED.match(token)
+        if glued is None:
+            out.append(token)
+        elif glued.group("n1"):
+            out.extend((glued.group("n1"), glued.group("h1")))
+        else:
+            out.extend((glued.group("h2"), glued.group("n2")))
+    return out
+
+
+def parse_query(text: str) -> Query:
+    """Split a query into its parts. Raises :class:`QueryError` when nothing is searchable.
+
+    Consecutive digit groups form one number (``138 0013 8000``); a Hanzi token that
+    names only places (``朝阳区``, ``广州天河``) is the place; one with a road or house
+    number is an address; a short one (≤ 4 Hanzi) is a name; Latin letters are pinyin.
+    """
+    if text is None:
+        raise QueryError("empty query")
+    text = unicodedata.normalize("NFKC", text).strip()
+    if not text:
+        raise QueryError("empty query")
+    if len(text) > MAX_QUERY:
+        raise QueryError(f"query longer than {MAX_QUERY} characters")
+    tokens = _tokens(text)
+    digits: list[str] = []
+    rest: list[str] = []
+    for token in tokens:
+        is_number = _PHONE_CHARS.match(token) and any(ch.isdigit() for ch in token)
+        (digits if is_number else rest).append(token)
+    phones: tuple[str, ...] = ()
+    phone_kind = None
+    if digits:
+        parsed = parse_phone(" ".join(digits))
+        if parsed is None:
+            raise QueryError("not a valid phone number")
+        phones, phone_kind = parsed.candidates, parsed.kind
+    hanzi_name = surname = typed = None
+    province = city = district = None
+    address = None
+    latin: list[str] = []
+    for token in rest:
+        if _LATIN.match(token):
+            latin.append(token)
+            continue
+        if not _HAN.search(token):
+            continue  # punctuation, emoji, symbols: nothing to search on
+        han = "".join(ch for ch in token if _HAN.match(ch) or ch.isalnum())
+        parsed_place = parse_address(han)
+        is_place = parsed_place.detail == "" and (parsed_place.district or parsed_place.city)
+        if is_place:
+            province = province or parsed_place.province
+            city = city or parsed_place.city
+            district = district or parsed_place.district
+        elif is_hanzi(han) and len(han) <= 4 and hanzi_name is None:
+            if len(han) == 1 and phones:
+                surname = han
+            else:
+                hanzi_name = han
+        else:
+            address = parse_address(han)
+            province = province or address.province
+            city = city or address.city
+            district = district or address.district
+    if latin:
+        typed = normalise_typed_pinyin("".join(latin)) or None
+    query = Query(
+        raw=text,
+        phones=phones,
+        phone_kind=phone_kind,
+        hanzi_name=hanzi_name,
+        surname=surname,
+        typed=typed,
+        province=province,
+        city=city,
+        district=district,
+        address=address,
+    )
+    if not (query.phones or query.has_name or query.address or query.district or query.city):
+        raise QueryError("nothing searchable in the query")
+    return query
+
+
+def _name_points(query: Query, customer: CustomerView) -> float:
+    if query.hanzi_name:
+        if customer.name == query.hanzi_name:
+            return NAME_EXACT
+        keys = name_keys(query.hanzi_name)
+        if customer.name_pinyin == keys.pinyin:
+            return NAME_HOMOPHONE
+        distance = OSA.distance(customer.name_pinyin, keys.pinyin, score_cutoff=2)
+        same_size = len(customer.name) == len(query.hanzi_name)
+        if distance <= 1:
+            return NAME_FUZZY1 + (2 if same_size else 0)
+        if distance == 2:
+            return NAME_FUZZY2 + (2 if same_size else 0)
+        if same_size and len(customer.name) >= 3:
+            wrong = sum(a != b for a, b in zip(customer.name, query.hanzi_name, strict=True))
+            if wrong == 1:
+                return NAME_FUZZY2  # one wrong character whose reading is far off
+        return 0.0
+    if query.typed:
+        if customer.name_pinyin == query.typed:
+            return PINYIN_EXACT
+        if customer.name_initials == query.typed:
+            return INITIALS_EXACT
+        if not _INITIAL_ONLY.match(query.typed):
+            distance = OSA.distance(customer.name_pinyin, query.typed, score_cutoff=2)
+            if distance <= 1:
+                return NAME_FUZZY1
+            if distance == 2:
+                return NAME_FUZZY2
+        return 0.0
+    if query.surname and customer.name.startswith(query.surname):
+        return SURNAME
+    return 0.0
+
+
+def _place_points(query: Query, customer: CustomerView) -> tuple[float, bool]:
+    """Points for the place, and whether the place matched at all."""
+    if not (query.district or query.city):
+        return 0.0, False
+    places = [(p, c, d) for p, c, d, _ in customer.addresses] or [
+        (None, customer.city, customer.district)
+    ]
+    best = WRONG_PLACE
+    for _province, city, district in places:
+        points = 0.0
+        if query.city and city and query.city != city:
+            continue
+        if query.district:
+            if district != query.district:
+                continue
+            points += DISTRICT
+        if query.city and city == query.city:
+            points += CITY
+        best = max(best, points)
+    return best, best > 0
+
+
+def _address_points(query: Query, customer: CustomerView) -> float:
+    if query.address is None or not query.address.detail:
+        return 0.0
+    wanted = query.address.detail
+    best = 0.0
+    for _province, city, district, detail in customer.addresses:
+        if query.address.city and city and city != query.address.city:
+            continue
+        if query.address.district and district and district != query.address.district:
+            continue
+        similarity = 100.0 if wanted in detail else ratio(wanted, detail)
+        best = max(best, similarity)
+    return ADDRESS_MAX * best / 100 if best >= 50 else 0.0
+
+
+def score(query: Query, customer: CustomerView) -> Candidate:
+    """Score one customer; a candidate with score ≤ 0 is not a match."""
+    matched: list[str] = []
+    total = 0.0
+    if query.phones and customer.phones.intersection(query.phones):
+        total += PHONE_POINTS
+        matched.append("phone")
+    name = _name_points(query, customer)
+    if name:
+        total += name
+        matched.append(
+            "name"
+            if name in (NAME_EXACT, SURNAME)
+            else "initials"
+            if name == INITIALS_EXACT
+            else "pinyin"
+        )
+    address = _address_points(query, customer)
+    if address:
+        total += address
+        matched.append("address")
+    place, place_matched = _place_points(query, customer)
+    if place_matched:
+        matched.append("district" if query.district else "city")
+    total += place
+    if query.phones and "phone" not in matched:
+        total = min(total, 0.0)  # a number was given and this customer does not have it
+    if (query.has_name and not name) and not ("phone" in matched or address):
+        total = min(total, 0.0)
+    return Candidate(customer.id, round(total, 2), tuple(matched))
+
+
+def normalised_detail(text: str) -> str:
+    """The normalised form used for address needles (exposed for tests)."""
+    return normalise(text)

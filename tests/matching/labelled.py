@@ -1,0 +1,233 @@
+"""The labelled query set: queries built from a generated dataset with realistic corruptions.
+
+Each query names the customer it must find. A query whose information cannot tell the
+target from another customer (two 王芳 in the same district, initials shared in a
+district, a shared family number without a name) is left out, because no matcher
+could rank it first; ambiguity itself is tested in ``test_customers_api``.
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from hotline.records.gen import generate, write_jsonl
+from hotline.records.importer import import_file
+
+SEED = 7
+CUSTOMERS = 3000
+
+HOMOPHONES = ["伟玮炜维", "明铭鸣", "敏民", "林琳", "静晶", "红宏", "丽莉", "芳方", "华桦", "杰洁"]
+_HOMOPHONE_OF = {ch: group for group in HOMOPHONES for ch in group}
+_CN = "零一二三四五六七八九"
+
+
+@dataclass(frozen=True)
+class Labelled:
+    query: str
+    target: int
+    kind: str
+
+
+def load(engine: Engine, tmp: Path) -> None:
+    data = tmp / "labelled.jsonl"
+    with data.open("w", encoding="utf-8") as out:
+        write_jsonl(generate(CUSTOMERS, SEED), out)
+    report = import_file(engine, data, report_path=tmp / "rejected.tsv", show_progress=False)
+    assert report.rejected == 0
+
+
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in text)
+
+
+def _phone_forms(e164: str, rng: random.Random) -> str:
+    n = e164[3:]
+    if n[0] != "1":  # landline
+        area = n[:2] if n[0] in "12" else n[:3]
+        return rng.choice([f"0{area}-{n[len(area) :]}", f"(0{area}) {n[len(area) :]}", f"+86 {n}"])
+    return rng.choice(
+        [
+            n,
+            f"+86 {n[:3]} {n[3:7]} {n[7:]}",
+            f"0086{n}",
+            f"86-{n}",
+            f"0{n}",
+            f"{n[:3]}-{n[3:7]}-{n[7:]}",
+        ]
+    )
+
+
+def _address_variant(raw: str, rng: random.Random) -> str:
+    out = raw
+    for old in ("广东省", "北京市", "上海市", "江苏省", "浙江省", "福建省", "四川省"):
+        out = out.replace(old, "", 1) if rng.random() < 0.5 else out
+    out = out.replace("号楼", rng.choice(["栋", "幢", "号楼"])).replace("大街", "街")
+    if rng.random() < 0.4:
+        out = out.replace("室", "")
+    if rng.random() < 0.3:
+        out = _full_width(out)
+    if rng.random() < 0.3:  # building number in Chinese numerals
+        import re
+
+        out = re.sub(r"(\d)(栋|幢|座)", lambda m: _CN[int(m.group(1))] + m.group(2), out, count=1)
+    return out
+
+
+def build(engine: Engine, count: int = 360) -> list[Labelled]:
+    rng = random.Random(SEED)
+    with engine.connect() as conn:
+        customers = conn.execute(
+            text(
+                "SELECT id, name, name_pinyin, name_initials, city, district "
+                "FROM customers ORDER BY id"
+            )
+        ).all()
+        phones = conn.execute(
+            text("SELECT customer_id, e164 FROM customer_phones ORDER BY id")
+        ).all()
+        addresses = conn.execute(
+            text("SELECT customer_id, raw, district FROM addresses ORDER BY id")
+        ).all()
+    owners = Counter(e164 for _, e164 in phones)
+    phone_of = {}
+    for cid, e164 in phones:
+        phone_of.setdefault(cid, e164)
+    address_of: dict[int, list[str]] = {}
+    for cid, raw, _ in addresses:
+        address_of.setdefault(cid, []).append(raw)
+    by_name_district = Counter((c.name, c.district) for c in customers)
+    by_py_district = Counter((c.name_pinyin, c.district) for c in customers)
+    by_init_district = Counter((c.name_initials, c.district) for c in customers)
+    out: list[Labelled] = []
+    sample = rng.sample(customers, len(customers))
+    kinds = [
+        "phone",
+        "phone+surname",
+        "name+district",
+        "homophone+district",
+        "pinyin+district",
+        "initials+district",
+        "wrong-char+district",
+        "pinyin-typo+district",
+        "address",
+    ]
+    for i, c in enumerate(sample):
+        if len(out) >= count:
+            break
+        if c.district is None:
+            continue
+        kind = kinds[i % len(kinds)]
+        e164 = phone_of.get(c.id)
+        if kind == "phone" and e164 and owners[e164] == 1:
+            out.append(Labelled(_phone_forms(e164, rng), c.id, kind))
+        elif kind == "phone+surname" and e164 and owners[e164] >= 1:
+            out.append(Labelled(f"{_phone_forms(e164, rng)} {c.name[0]}", c.id, kind))
+        elif kind == "name+district" and by_name_district[(c.name, c.district)] == 1:
+            out.append(Labelled(f"{c.name} {c.district}", c.id, kind))
+        elif kind == "homophone+district" and by_py_district[(c.name_pinyin, c.district)] == 1:
+            swapped = [
+                rng.choice(_HOMOPHONE_OF[ch].replace(ch, "")) if ch in _HOMOPHONE_OF and j else ch
+                for j, ch in enumerate(c.name)
+            ]
+            if "".join(swapped) != c.name:
+                out.append(Labelled(f"{''.join(swapped)} {c.district}", c.id, kind))
+        elif kind == "pinyin+district" and by_py_district[(c.name_pinyin, c.district)] == 1:
+            typed = c.name_pinyin if rng.random() < 0.5 else c.name_pinyin.capitalize()
+            out.append(Labelled(f"{typed} {c.district.removesuffix('区')}", c.id, kind))
+        elif kind == "initials+district" and by_init_district[(c.name_initials, c.district)] == 1:
+            out.append(Labelled(f"{c.name_initials} {c.district}", c.id, kind))
+        elif (
+            kind == "wrong-char+district"
+            and len(c.name) >= 3
+            and by_py_district[(c.name_pinyin, c.district)] == 1
+        ):
+            wrong = c.name[:-1] + rng.choice("一二三的是了")  # the last character misheard
+            out.append(Labelled(f"{wrong} {c.district}", c.id, kind))
+        elif (
+            kind == "pinyin-typo+district"
+            and len(c.name_pinyin) >= 6
+            and by_py_district[(c.name_pinyin, c.district)] == 1
+        ):
+            k = rng.randrange(1, len(c.name_pinyin) - 1)
+            py = c.name_pinyin
+            typo = py[:k] + py[k + 1] + py[k] + py[k + 2 :]
+            out.append(Labelled(f"{typo} {c.district}", c.id, kind))
+        elif kind == "address" and c.id in address_of:
+            out.append(Labelled(_address_variant(rng.choice(address_of[c.id]), rng), c.id, kind))
+    return out
+
+
+# Hand-written hard cases: (name, phone, address) created in the record, then queries.
+HARD_RECORDS = [
+    ("曾小贤", "19912345601", "上海市浦东新区世纪大道100号"),
+    ("单田芳", "16612345602", "天津市河西区友谊路20号"),
+    ("区志明", "17112345603", "广州市天河区体育西路103号维多利广场B座2001"),
+    ("朴树", "13912345604", "北京市海淀区中关村大街27号"),
+    ("覃海燕", "0771-5123456", "广西南宁市青秀区民族大道136号"),
+    ("解缙", "19812345606", "南京市鼓楼区中山路1号"),
+    ("欧阳娜娜", "13512345607", "深圳市南山区科苑路15号"),
+    ("长孙无忌", "18612345608", "西安市雁塔区长安南路88号"),
+    ("吕布", "13612345609", "成都市武侯区人民南路四段1号"),
+]
+HARD_QUERIES = [
+    ("zengxiaoxian", 0),
+    ("zxx 浦东", 0),
+    ("shantianfang", 1),
+    ("stf 河西区", 1),
+    ("ouzhiming", 2),
+    ("区志明", 2),
+    ("天河体育西路103号维多利广场Ｂ座２００１", 2),
+    ("piaoshu", 3),
+    ("中关村街27号", 3),
+    ("qinhaiyan", 4),
+    ("(0771)5123456", 4),
+    ("0771 512 3456 覃", 4),
+    ("xiejin 鼓楼区", 5),
+    ("ouyangnana", 6),
+    ("Ou Yang Na Na", 6),
+    ("zhangsunwuji", 7),
+    ("lvbu", 8),
+    ("吕布 武侯区", 8),
+    ("+86 136-1234-5609", 8),
+    ("008613612345609", 8),
+]
+
+
+def add_hard_cases(engine: Engine) -> list[Labelled]:
+    from sqlalchemy.orm import Session
+
+    from hotline.db.models import Address, Customer, CustomerPhone
+    from screenpop.address import parse_address
+    from screenpop.phone import parse_phone
+
+    ids = []
+    with Session(engine) as session, session.begin():
+        for name, number, raw in HARD_RECORDS:
+            parsed = parse_address(raw)
+            customer = Customer(name=name, city=parsed.city, district=parsed.district)
+            keys = parse_phone(number)
+            assert keys is not None
+            customer.phones = [CustomerPhone(e164=keys.candidates[0], kind=keys.kind)]
+            customer.addresses = [
+                Address(
+                    raw=raw,
+                    province=parsed.province,
+                    city=parsed.city,
+                    district=parsed.district,
+                    street=parsed.street,
+                    detail=parsed.detail,
+                    normalised=parsed.normalised,
+                )
+            ]
+            session.add(customer)
+            session.flush()
+            ids.append(customer.id)
+    return [
+        Labelled(unicodedata.normalize("NFC", q), ids[i], "hand-written") for q, i in HARD_QUERIES
+    ]

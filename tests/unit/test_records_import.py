@@ -1,0 +1,95 @@
+"""``hotline import``: CSV and JSONL, rejected rows reported, duplicates merged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from hotline.db.models import Address, Customer, CustomerPhone, Product
+from hotline.db.session import make_engine, upgrade
+from hotline.records.gen import generate, write_csv, write_jsonl
+from hotline.records.importer import import_file
+
+
+def _count(engine, model) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(model)).scalar()
+
+
+def test_jsonl_import_with_rejects_and_merges(db_url, tmp_path: Path) -> None:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    rows = [
+        {"name": "曾伟", "phones": ["138 0013 8000"], "addresses": ["北京市朝阳区建国路1号"]},
+        {
+            "name": "曾伟",
+            "phones": ["+8613800138000"],
+            "addresses": ["北京市海淀区中关村大街1号"],
+            "products": [{"model": "JSQ25", "serial": "S1", "warranty_end": "2030-01-01"}],
+        },
+        {"name": "曾小红", "phones": ["13800138000"]},  # same line, other person
+        {"name": "", "phones": ["13800138001"]},
+        {"name": "王五", "phones": ["12345"]},
+        {"name": "王六", "phones": ["13800138002"], "tier": "gold"},
+        {
+            "name": "王七",
+            "phones": ["13800138003"],
+            "products": [{"model": "X", "purchase_date": "2020-13-01"}],
+        },
+    ]
+    data = tmp_path / "in.jsonl"
+    data.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n{not json\n[1]\n",
+        encoding="utf-8",
+    )
+    report = import_file(engine, data, report_path=tmp_path / "rej.tsv", show_progress=False)
+    assert (report.rows, report.customers, report.merged, report.rejected) == (9, 2, 1, 6)
+    lines = (tmp_path / "rej.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    reasons = {int(line.split("\t")[0]): line.split("\t")[1] for line in lines}
+    assert reasons == {
+        4: "name is missing",
+        5: "invalid phone number '12345'",
+        6: "unknown tier 'gold'",
+        7: "purchase_date is not an ISO date: '2020-13-01'",
+        8: reasons[8],
+        9: "not a JSON object",
+    }
+    assert reasons[8].startswith("not valid JSON")
+    assert _count(engine, Customer) == 2
+    assert _count(engine, Address) == 2 and _count(engine, Product) == 1
+    with engine.connect() as conn:
+        owners = conn.execute(
+            select(func.count()).where(CustomerPhone.e164 == "+8613800138000")
+        ).scalar()
+        keys = conn.execute(select(Customer.name_pinyin).order_by(Customer.id)).scalars().all()
+    assert owners == 2
+    assert keys == ["zengwei", "zengxiaohong"]
+    # importing the same file again merges everything into the existing record
+    again = import_file(engine, data, report_path=tmp_path / "rej2.tsv", show_progress=False)
+    assert again.customers == 0 and again.merged == 3
+    assert _count(engine, Customer) == 2 and _count(engine, Address) == 2
+    engine.dispose()
+
+
+def test_csv_and_jsonl_of_the_same_data_import_the_same(db_url, tmp_path: Path) -> None:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with (tmp_path / "a.csv").open("w", encoding="utf-8", newline="") as out:
+        write_csv(generate(400, 9), out)
+    report = import_file(
+        engine, tmp_path / "a.csv", report_path=tmp_path / "r.tsv", show_progress=False
+    )
+    assert report.rejected == 0 and report.rows == 400
+    customers = _count(engine, Customer)
+    engine.dispose()
+    other = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    upgrade(other)
+    with (tmp_path / "a.jsonl").open("w", encoding="utf-8") as out:
+        write_jsonl(generate(400, 9), out)
+    again = import_file(
+        other, tmp_path / "a.jsonl", report_path=tmp_path / "r2.tsv", show_progress=False
+    )
+    assert again.customers == customers and again.phones == report.phones
+    other.dispose()
