@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hotline.records.cli import gen_command, import_command
 from hotline.routing.cli import route_app
 from hotline.settings import Settings, SettingsError, load_settings
 
@@ -27,6 +28,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(dialplan_app, name="dialplan")
 app.add_typer(route_app, name="route")
+app.command("import")(import_command)
+app.command("gen")(gen_command)
 
 console = Console()
 err = Console(stderr=True)
