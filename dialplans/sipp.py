@@ -23,7 +23,7 @@ from dialplans.config import LabAgent, LabConfig
 
 SCENARIOS = Path(__file__).with_name("sipp")
 Behaviour = Literal["answer", "reject", "noanswer"]
-_INVITE_LOG = re.compile(r"INVITE\s+(\S+)\s+(\d+)\.\d+\.(\d+)")
+_INVITE_LOG = re.compile(r"INVITE\s+(\S+)\s+(\d+)\.\d+\.(\d+)(?:\.\d+)?(?: linkedid=(\S*))?")
 
 
 class SippError(RuntimeError):
@@ -105,10 +105,18 @@ class SippRun:
 
     def invites(self) -> dict[str, float]:
         """Call-ID → wall-clock time the agent's phone received the INVITE."""
-        found: dict[str, float] = {}
+        return {callid: at for callid, at, _ in self._invites()}
+
+    def invites_by_linkedid(self) -> dict[str, float]:
+        """Asterisk Linkedid (X-Hotline-Linkedid) → time the INVITE arrived."""
+        return {linkedid: at for _, at, linkedid in self._invites() if linkedid}
+
+    def _invites(self) -> list[tuple[str, float, str]]:
+        found: list[tuple[str, float, str]] = []
         for path in self.workdir.glob("*_logs.log"):
             for m in _INVITE_LOG.finditer(path.read_text(errors="replace")):
-                found.setdefault(m.group(1), int(m.group(2)) + int(m.group(3)) / 1e6)
+                at = int(m.group(2)) + int(m.group(3)) / 1e6
+                found.append((m.group(1), at, (m.group(4) or "").strip()))
         return found
 
     def cleanup(self) -> None:

@@ -1,10 +1,12 @@
-"""The running call service: AMI bridge → call tracker → call-log writer.
+"""The running call service: AMI bridge → call tracker → call-log writer, plus the
+FastAGI server (identify, route, pre-dial pop, survey) and the pop follow-ups.
 
-This is the only place the three meet. The bridge's single consumer feeds the tracker
-in event order; the tracker's records go to a writer task that batches them into the
-database on a worker thread, so a slow or absent database never stalls AMI reading.
-Records the database refused stay queued and are retried: a database outage delays the
-call log, it does not lose it.
+This is the only place the parts meet. The bridge's single consumer feeds the tracker
+and the pop tracker in event order; the tracker's records go to a writer task that
+batches them into the database on a worker thread, so a slow or absent database never
+stalls AMI reading. Records the database refused stay queued and are retried: a
+database outage delays the call log, it does not lose it. Pushes to agents' pages go
+through their own ordered queue for the same reason.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from sqlalchemy.engine import Engine
 
 from hotline.ami.bridge import AMIBridge
 from hotline.ami.events import AMIEvent
+from hotline.bus import Bus, make_bus
 from hotline.calls.records import CallRecord
 from hotline.calls.tracker import CallTracker
 from hotline.calls.writer import CallLogWriter
-from hotline.db.session import make_engine
+from hotline.db.session import make_engine, session_factory
 from hotline.settings import Settings
+from ivr_flows.server import AGIServer
+from screenpop.pops import PopTracker
+from screenpop.push import PopPublisher, PushQueue
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,11 @@ class CallService:
             region=settings.default_region,
             short_abandon_seconds=settings.short_abandon_seconds,
         )
+        self.bus: Bus = make_bus(settings.redis_url)
+        self.pops = PopTracker()
+        self.publisher = PopPublisher(self.bus, ack_timeout=settings.pop_ack_timeout)
+        self.pushes = PushQueue(self.publisher)
+        self.agi: AGIServer | None = None
         self.bridge.subscribe(self._on_event)
         self._pending: dict[str, CallRecord] = {}  # linkedid → newest record not yet written
         self._wake = asyncio.Event()
@@ -60,6 +71,8 @@ class CallService:
             self._pending[record.linkedid] = record
         if self._pending:
             self._wake.set()
+        for push in self.pops.feed(event):
+            self.pushes.put(push)
 
     async def _write_loop(self) -> None:
         assert self._writer is not None
@@ -98,13 +111,33 @@ class CallService:
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
-        self._engine = make_engine(self.settings.database_url)
-        self._writer = CallLogWriter(self._engine, region=self.settings.default_region)
+        from hotline.ivr import IVR, customer_loader
+
+        settings = self.settings
+        self._engine = make_engine(settings.database_url)
+        sessions = session_factory(self._engine)
+        self._writer = CallLogWriter(self._engine, region=settings.default_region)
         self._writer_task = asyncio.create_task(self._write_loop(), name="call-log-writer")
+        self.publisher.load_customer = customer_loader(sessions)
+        self.pushes.start()
+        if settings.agi_enabled:
+            ivr = IVR(
+                sessions,
+                self.publisher,
+                queues=settings.queue_names,
+                default_queue=settings.default_queue,
+                default_region=settings.default_region,
+            )
+            host, port = Settings.split_bind(settings.agi_bind)
+            self.agi = ivr.server(host, port)
+            await self.agi.start()
         await self.bridge.start()
 
     async def stop(self) -> None:
+        if self.agi is not None:
+            await self.agi.stop()
         await self.bridge.stop()  # drains queued events into the tracker first
+        await self.pushes.stop()
         self._stopping = True
         self._wake.set()
         if self._writer_task is not None:
@@ -117,6 +150,7 @@ class CallService:
                 self._writer_task.cancel()
         if self._engine is not None:
             self._engine.dispose()
+        await self.bus.close()
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every record produced so far is in the database (tests, demo)."""
@@ -130,10 +164,12 @@ class CallService:
     def ami_status(self) -> dict[str, object]:
         status = dict(self.bridge.stats())
         status.update(
-            calls_open=len(self.tracker.open_calls()),
+            calls_open=self.tracker.stats["calls_open"],
             records_pending=len(self._pending),
             records_written=self.records_written,
             write_failures=self.write_failures,
             last_write_error=self.last_write_error,
+            pops=self.publisher.stats.as_dict(),
+            agi=self.agi.stats() if self.agi is not None else None,
         )
         return status

@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,109 @@ async def service(lab: Lab, lab_config: LabConfig, db_url: str) -> AsyncIterator
         yield svc
     finally:
         await svc.stop()
+
+
+@dataclass
+class Stack:
+    """The API (uvicorn, real sockets) with the call service, as `hotline serve` runs it."""
+
+    base_url: str
+    service: CallService
+    db_url: str
+    tokens: dict[str, str]
+
+
+@pytest.fixture
+async def stack(lab: Lab, lab_config: LabConfig, db_url: str) -> AsyncIterator[Stack]:
+    import socket
+
+    import uvicorn
+
+    from hotline.api.app import create_app
+    from hotline.auth import Role, create_token
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = load_settings(
+        database_url=db_url,
+        ami_host=lab_config.ami_host,
+        ami_port=lab_config.ami_port,
+        ami_user=lab_config.ami_user,
+        ami_secret=lab_config.ami_secret,
+        agi_bind=f"{lab_config.agi_host}:{lab_config.agi_port}",
+        api_bind=f"127.0.0.1:{port}",
+    )
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    tokens = {
+        agent.id: create_token(engine, role=Role.AGENT, name=f"agent {agent.id}", agent_id=agent.id)
+        for agent in lab_config.agents
+    }
+    tokens["supervisor"] = create_token(engine, role=Role.SUPERVISOR, name="supervisor")
+    engine.dispose()
+    svc = CallService(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, service=svc), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("API server did not start")
+        await asyncio.sleep(0.05)
+    await svc.bridge.wait_connected(timeout=10)
+    try:
+        yield Stack(f"http://127.0.0.1:{port}", svc, db_url, tokens)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
+
+
+@pytest.fixture
+async def stack_members(stack: Stack) -> AsyncIterator[Callable[..., object]]:
+    added: list[tuple[str, str]] = []
+
+    async def add(queue: str, interface: str, member_name: str, penalty: int = 0) -> None:
+        bridge = stack.service.bridge
+        await bridge.send_action({"Action": "QueueRemove", "Queue": queue, "Interface": interface})
+        reply = await bridge.send_action(
+            {
+                "Action": "QueueAdd",
+                "Queue": queue,
+                "Interface": interface,
+                "MemberName": member_name,
+                "Penalty": penalty,
+            }
+        )
+        first = reply[0] if isinstance(reply, list) else reply
+        assert first.success, f"QueueAdd refused: {first}"
+        added.append((queue, interface))
+
+    yield add
+    for queue, interface in added:
+        await stack.service.bridge.send_action(
+            {"Action": "QueueRemove", "Queue": queue, "Interface": interface}
+        )
+
+
+def seed_customer(db_url: str, name: str, *e164s: str, **fields: object) -> int:
+    from hotline.db.models import Customer, CustomerPhone
+
+    engine = make_engine(db_url)
+    try:
+        with session_factory(engine)() as session:
+            customer = Customer(name=name, **fields)
+            session.add(customer)
+            session.flush()
+            for e164 in e164s:
+                session.add(CustomerPhone(customer_id=customer.id, e164=e164, kind="mobile"))
+            session.commit()
+            return customer.id
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

@@ -87,7 +87,9 @@ async def test_caller_hangs_up_in_queue_is_abandoned(service, lab_config, db_url
     # the caller hung up 7 s after the answer; the wait runs from joining the queue
     # (after the IVR's welcome) to that hang-up
     assert (row.ended_at - row.arrived_at).total_seconds() == pytest.approx(7.0, abs=1.0)
-    assert row.wait_seconds == pytest.approx((row.ended_at - row.queued_at).total_seconds(), abs=0.5)
+    assert row.wait_seconds == pytest.approx(
+        (row.ended_at - row.queued_at).total_seconds(), abs=0.5
+    )
     assert row.wait_seconds > 3
     assert row.caller_e164 == "+8659212345678"
 
