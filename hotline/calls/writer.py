@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select
+from sqlalchemy import Connection, Engine, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 _TABLE = CallLog.__table__
 # Never touched by the upsert: the key, the surrogate id and the agent's wrap-up.
-_PRESERVED = frozenset({"id", "linkedid", "notes", "disposition"})
+_PRESERVED = frozenset({"id", "linkedid", "notes", "disposition", "wrapped_up_at"})
 _UPDATED = [c.name for c in _TABLE.columns if c.name not in _PRESERVED]
 _STRING_LIMITS = {
     c.name: c.type.length for c in _TABLE.columns if getattr(c.type, "length", None) is not None
@@ -57,6 +57,15 @@ _MIN_EPOCH, _MAX_EPOCH = 946_684_800.0, 4_102_444_800.0
 _MAX_DURATION = 7 * 24 * 3600.0  # a week-long call is a bug, not a call
 _MAX_LIST = 100
 _INT32_MAX = 2**31 - 1
+
+
+def _small_int(value: object, low: int, high: int, name: str, problems: list[str]) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        problems.append(name)
+        return None
+    return value
 
 
 def _clean_text(value: object, limit: int | None) -> str:
@@ -224,6 +233,13 @@ class CallLogWriter:
             "queue_status": optional_text("queue_status", record.queue_status),
             "hangup_cause": hangup_cause,
             "ivr_path": self._text_list("ivr_path", record.ivr_path, problems),
+            "dialect": optional_text("dialect", record.dialect),
+            "route_source": optional_text("route_source", record.route_source),
+            "priority": _small_int(record.priority, -1000, 1000, "priority", problems),
+            "route_reasons": self._text_list("route_reasons", record.route_reasons, problems),
+            "candidates": _small_int(record.candidates, 0, 10_000, "candidates", problems),
+            "survey_score": _small_int(record.survey_score, 1, 3, "survey_score", problems),
+            "customer_link_source": "ivr" if customer_id is not None else None,
         }
         for name in _TIME_FIELDS:
             epoch = seconds(name, getattr(record, name), _MIN_EPOCH, _MAX_EPOCH)
@@ -251,8 +267,18 @@ class CallLogWriter:
         excluded = insert.excluded
         table_columns = _TABLE.c
         updates: dict[str, Any] = {name: excluded[name] for name in _UPDATED}
-        # Keep an existing link when this record cannot resolve one (see module doc).
-        updates["customer_id"] = func.coalesce(excluded.customer_id, table_columns.customer_id)
+        # Keep an existing link when this record cannot resolve one (see module doc), and
+        # never undo an agent's choice: the agent heard the caller, the IVR only the number.
+        by_agent = table_columns.customer_link_source == "agent"
+        updates["customer_id"] = case(
+            (by_agent, table_columns.customer_id),
+            else_=func.coalesce(excluded.customer_id, table_columns.customer_id),
+        )
+        updates["customer_link_source"] = case(
+            (by_agent, table_columns.customer_link_source),
+            else_=func.coalesce(excluded.customer_link_source, table_columns.customer_link_source),
+        )
+        updates["survey_score"] = func.coalesce(excluded.survey_score, table_columns.survey_score)
         in_progress = str(Outcome.IN_PROGRESS)
         return insert.on_conflict_do_update(
             index_elements=[table_columns.linkedid],
@@ -277,6 +303,7 @@ class CallLogWriter:
                         row["customer_id"],
                     )
                     row["customer_id"] = None
+                    row["customer_link_source"] = None
         numbers = {
             row["caller_e164"]
             for row in rows
@@ -296,3 +323,4 @@ class CallLogWriter:
                 candidates = owners.get(row["caller_e164"], set())
                 if len(candidates) == 1:
                     row["customer_id"] = next(iter(candidates))
+                    row["customer_link_source"] = "number"

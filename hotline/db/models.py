@@ -44,10 +44,12 @@ from screenpop.keys import name_keys
 __all__ = [
     "NAMING_CONVENTION",
     "Address",
+    "Agent",
     "ApiToken",
     "Base",
     "CallLog",
     "Customer",
+    "CustomerLink",
     "CustomerPhone",
     "JsonList",
     "PhoneKind",
@@ -328,9 +330,44 @@ class CallLog(Base):
     ivr_path: Mapped[list[str]] = mapped_column(default=list)
     notes: Mapped[str | None] = mapped_column(Text)
     disposition: Mapped[str | None] = mapped_column(String(64))
+    wrapped_up_at: Mapped[datetime | None]
+    # the routing decision (issue 5), as the IVR announced it
+    dialect: Mapped[str | None] = mapped_column(String(32))
+    route_source: Mapped[str | None] = mapped_column(String(16))
+    priority: Mapped[int | None] = mapped_column(Integer)
+    route_reasons: Mapped[list[str]] = mapped_column(default=list)
+    candidates: Mapped[int | None] = mapped_column(Integer)  # customers sharing the number
+    survey_score: Mapped[int | None] = mapped_column(Integer)
+    # who linked the customer: "ivr" (CUSTOMER_ID), "number" (sole holder), "agent"
+    customer_link_source: Mapped[str | None] = mapped_column(String(16))
 
     def __repr__(self) -> str:
         return f"CallLog(id={self.id!r}, linkedid={self.linkedid!r}, outcome={self.outcome!r})"
+
+
+class CustomerLink(Base):
+    """Audit of an agent switching the customer a call is linked to (never silent)."""
+
+    __tablename__ = "call_customer_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call_logs.id", ondelete="CASCADE"), index=True)
+    from_customer_id: Mapped[int | None] = mapped_column(Integer)
+    to_customer_id: Mapped[int | None] = mapped_column(Integer)
+    agent_id: Mapped[str | None] = mapped_column(String(80))
+    at: Mapped[Created]
+
+
+class Agent(Base):
+    """An agent: the queue member interface that rings, and dialect skills."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # MemberName in queues
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    interface: Mapped[str] = mapped_column(String(255), unique=True)  # e.g. PJSIP/agent-1001
+    skills: Mapped[list[str]] = mapped_column(default=list)  # ["cantonese:native", ...]
+    created_at: Mapped[Created]
 
 
 class ApiToken(Base):

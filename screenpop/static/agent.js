@@ -19,10 +19,10 @@ async function api(path, options = {}) {
 function showCustomer(c) {
   $("customer").hidden = false; $("candidates").hidden = true;
   text($("c-name"), c.name); text($("c-tier"), c.tier); text($("c-id"), c.id); text($("c-dialect"), c.preferred_dialect);
-  $("c-phones").replaceChildren(...(c.phones || []).map((p) => item(`${p.e164} (${p.type || p.kind || ""})`)));
+  $("c-phones").replaceChildren(...(c.phones || []).map((p) => item(`${p.e164} ${p.kind || ""} ${p.region || ""}`)));
   $("c-addresses").replaceChildren(...(c.addresses || []).map((a) => item(a.raw || a.normalised || "")));
   $("c-products").replaceChildren(...(c.products || []).map((p) => row([p.model, p.serial, p.purchase_date, p.warranty_end])));
-  $("c-calls").replaceChildren(...(c.calls || c.recent_calls || []).map((k) => row([k.arrived_at, k.outcome, k.agent, k.notes])));
+  $("c-calls").replaceChildren(...(c.recent_calls || []).map((k) => row([k.arrived_at, k.outcome, k.agent, k.notes])));
 }
 
 function showCandidates(list, title) {
@@ -43,9 +43,9 @@ function showCandidates(list, title) {
 async function linkCustomer(customerId) {
   if (!state.call) return;
   try {
-    const result = await api(`/api/calls/${encodeURIComponent(state.call.linkedid)}/customer`, { method: "POST", body: JSON.stringify({ customer_id: customerId }) });
+    await api(`/api/calls/${encodeURIComponent(state.call.linkedid)}/customer`, { method: "POST", body: JSON.stringify({ customer_id: customerId }) });
     log("已关联客户 " + customerId);
-    if (result.customer) showCustomer(result.customer);
+    showCustomer(await api(`/api/customers/${encodeURIComponent(customerId)}`));
   } catch (e) { log("关联失败: " + e.message); }
 }
 
@@ -97,7 +97,7 @@ $("search-form").onsubmit = async (e) => {
     $("search-results").replaceChildren(...items.map((cand) => {
       const li = document.createElement("li");
       const label = document.createElement("span");
-      text(label, `${cand.name} · ${cand.matched || cand.field || ""}`);
+      text(label, `${cand.name} · ${[].concat(cand.matched || []).join("/")} · ${cand.city || ""} ${(cand.phones || []).join(" ")}`);
       const pick = document.createElement("button"); pick.type = "button"; pick.textContent = "关联到当前来电";
       pick.onclick = () => linkCustomer(cand.id ?? cand.customer_id);
       li.append(label, " ", pick); return li;
@@ -110,7 +110,7 @@ $("create-customer").onclick = async () => {
   const name = prompt("客户姓名");
   if (!name) return;
   try {
-    const created = await api("/api/customers", { method: "POST", body: JSON.stringify({ name, phones: [{ e164: state.call.caller_e164 || state.call.caller_number }] }) });
+    const created = await api("/api/customers", { method: "POST", body: JSON.stringify({ name, phones: [state.call.caller_e164 || state.call.caller_number] }) });
     log("已新建客户 " + created.id);
     await linkCustomer(created.id);
   } catch (err) { log("新建失败: " + err.message); }

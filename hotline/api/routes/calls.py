@@ -7,18 +7,22 @@ means the same for everyone.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import false, select
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import false, or_, select
+from sqlalchemy.orm import Session
 
-from hotline.api import SessionDep
+from hotline.api import Forbidden, HotlineError, SessionDep
 from hotline.auth import Principal, Role, require
 from hotline.calls.records import Outcome
-from hotline.db.models import CallLog
+from hotline.db.models import CallLog, Customer, CustomerLink
 from hotline.phones import to_e164
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CallList", "CallOut", "router"]
 
@@ -54,6 +58,14 @@ class CallOut(BaseModel):
     ivr_path: list[str]
     notes: str | None
     disposition: str | None
+    wrapped_up_at: datetime | None = None
+    dialect: str | None = None
+    route_source: str | None = None
+    priority: int | None = None
+    route_reasons: list[str] = []
+    candidates: int | None = None
+    survey_score: int | None = None
+    customer_link_source: str | None = None
 
 
 class CallList(BaseModel):
@@ -104,3 +116,90 @@ def list_calls(
     rows = session.scalars(query).all()
     items = [CallOut.model_validate(row) for row in rows]
     return CallList(items=items, count=len(items))
+
+
+# -- the agent's part of a call ----------------------------------------------------------
+
+
+class WrapUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    notes: Annotated[str, Field(max_length=4000)] = ""
+    disposition: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_]+$")]
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Annotated[int, Field(ge=1, le=_INT32_MAX)]
+
+
+class NoSuchCall(HotlineError):
+    def __init__(self) -> None:
+        super().__init__("no call with that id", error_id="no-such-call", status_code=404)
+
+
+def _call_for(session: Session, call_id: str, principal: Principal) -> CallLog:
+    """The call by Linkedid (what the pop carries) or row id; agents only their own."""
+    query = select(CallLog).where(CallLog.linkedid == call_id)
+    if call_id.isdigit() and len(call_id) < 10:
+        query = select(CallLog).where(or_(CallLog.linkedid == call_id, CallLog.id == int(call_id)))
+    call = session.scalars(query.limit(1)).first()
+    if call is None:
+        raise NoSuchCall()
+    if not principal.has(Role.SUPERVISOR) and call.agent != principal.agent_id:
+        raise Forbidden("only the agent who took the call may do that")
+    return call
+
+
+@router.post("/{call_id}/wrapup", response_model=CallOut, name="wrapup")
+def wrap_up(
+    call_id: Annotated[str, Path(max_length=150)],
+    body: WrapUpIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Role.AGENT))],
+) -> CallOut:
+    """Store the agent's notes and disposition on the call log (the tracker never
+    overwrites them)."""
+    call = _call_for(session, call_id, principal)
+    call.notes = body.notes
+    call.disposition = body.disposition
+    call.wrapped_up_at = datetime.now(UTC)
+    session.commit()
+    return CallOut.model_validate(call)
+
+
+@router.post("/{call_id}/customer", name="link-customer")
+def link_customer(
+    call_id: Annotated[str, Path(max_length=150)],
+    body: LinkIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Role.AGENT))],
+) -> dict[str, object]:
+    """Switch (or set) the customer a call is linked to. Audited; the tracker's later
+    writes keep an agent's choice."""
+    call = _call_for(session, call_id, principal)
+    if session.get(Customer, body.customer_id) is None:
+        raise HotlineError("no customer with that id", error_id="no-such-customer", status_code=404)
+    session.add(
+        CustomerLink(
+            call_id=call.id,
+            from_customer_id=call.customer_id,
+            to_customer_id=body.customer_id,
+            agent_id=principal.agent_id,
+        )
+    )
+    log.info(
+        "call %s customer link %s → %s by agent %s",
+        call.linkedid,
+        call.customer_id,
+        body.customer_id,
+        principal.agent_id,
+    )
+    call.customer_id = body.customer_id
+    call.customer_link_source = "agent"
+    session.commit()
+    return {
+        "call": CallOut.model_validate(call).model_dump(mode="json"),
+        "customer_id": body.customer_id,
+    }
