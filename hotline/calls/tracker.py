@@ -725,7 +725,8 @@ class CallTracker:
         record, headers = leg.call.record, event.headers
         record.dialect = headers.get("Dialect") or record.dialect
         record.route_source = headers.get("DialectSource") or record.route_source
-        priority = _number(headers.get("Priority"))
+        # not "Priority": every snapshot already carries the dialplan priority under it
+        priority = _number(headers.get("QueuePrio"))
         record.priority = int(priority) if priority is not None else record.priority
         reasons = headers.get("Reasons", "")
         record.route_reasons = [r.strip() for r in reasons.split(";") if r.strip()][:20]

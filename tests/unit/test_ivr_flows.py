@@ -132,7 +132,7 @@ async def test_welcome_single_confident_match(ivr_factory) -> None:
         'SET VARIABLE QUEUE_PRIO "10"',
         'SET VARIABLE ROUTE_QUEUE "cantonese"',
         'EXEC UserEvent "CustomerIdentified,CustomerID: 42,Candidates: 1,Dialect: cantonese,'
-        "DialectSource: customer,Priority: 10,"
+        "DialectSource: customer,QueuePrio: 10,"
         'Reasons: customer prefers cantonese; tier vip1 gives priority 10"',
         'STREAM FILE hello ""',
     ]

@@ -793,7 +793,7 @@ def test_recorded_fixture(path: Path) -> None:
 def test_routing_decision_and_survey_reach_the_record() -> None:
     identified = (
         "UserEvent=CustomerIdentified; CustomerID=4711; Candidates=1; Dialect=cantonese; "
-        "DialectSource=customer; Priority=10"
+        "DialectSource=customer; QueuePrio=10; Priority=7"
     )
     survey = (
         "69.5 | UserEvent        | C  | C | 6 | UserEvent=SurveyResult; Score=2\n"
