@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hotline.agents_cli import agents_app
 from hotline.records.cli import gen_command, import_command
 from hotline.routing.cli import route_app
 from hotline.settings import Settings, SettingsError, load_settings
@@ -28,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(dialplan_app, name="dialplan")
 app.add_typer(route_app, name="route")
+app.add_typer(agents_app, name="agents")
 app.command("import")(import_command)
 app.command("gen")(gen_command)
 

@@ -30,6 +30,14 @@ DEMO_CUSTOMERS = (
 )
 
 
+DEMO_SKILLS = {
+    "1001": ["mandarin:native", "cantonese:good", "sichuanese:fallback"],
+    "1002": ["cantonese:native", "mandarin:good"],
+    "1003": ["minnan:native", "mandarin:good", "wu:fallback"],
+    "1004": ["wu:native", "sichuanese:native", "mandarin:native"],
+}
+
+
 @dataclass(frozen=True, slots=True)
 class DemoCall:
     number: str
@@ -95,6 +103,15 @@ async def _demo(settings: Settings, calls: int, interval: float, console: Consol
     upgrade(settings.database_url)
     console.print(f"seeded {seed_customers(settings.database_url)} demo customers")
     engine = make_engine(settings.database_url)
+    from hotline.agents import save_agent
+    from hotline.db.session import session_factory
+
+    with session_factory(engine)() as session:  # the service's login hook applies these
+        for agent in cfg.agents:
+            skills = DEMO_SKILLS.get(agent.id, ["mandarin:native"])
+            save_agent(
+                session, agent.id, interface=agent.interface, skills=skills, name=f"坐席{agent.id}"
+            )
     tokens = {
         role: create_token(
             engine, role=role, name=f"demo-{role}", agent_id="1001" if role == Role.AGENT else None
@@ -138,6 +155,8 @@ async def _demo(settings: Settings, calls: int, interval: float, console: Consol
 
     base = f"http://{host}:{port}"
     console.rule("Hotline demo")
+    console.print(f"Agent page:          {base}/agent   (sign in with the agent token)")
+    console.print(f"Wallboard:           {base}/wallboard   (supervisor token)")
     console.print(f"API docs (OpenAPI):  {base}/docs")
     console.print(f"Call log:            {base}/api/calls   (Authorization: Bearer <token>)")
     console.print(f"Health:              {base}/api/health")

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -54,6 +55,7 @@ class CallService:
         self.publisher = PopPublisher(self.bus, ack_timeout=settings.pop_ack_timeout)
         self.pushes = PushQueue(self.publisher)
         self.agi: AGIServer | None = None
+        self.membership: Any = None
         self.bridge.subscribe(self._on_event)
         self._pending: dict[str, CallRecord] = {}  # linkedid → newest record not yet written
         self._wake = asyncio.Event()
@@ -119,6 +121,12 @@ class CallService:
         self._writer = CallLogWriter(self._engine, region=settings.default_region)
         self._writer_task = asyncio.create_task(self._write_loop(), name="call-log-writer")
         self.publisher.load_customer = customer_loader(sessions)
+        # Queue membership follows the agents' skills, re-applied on every AMI login
+        # (so an Asterisk restart, which forgets dynamic members, heals itself).
+        from hotline.agents import membership_login_hook
+
+        self.membership = membership_login_hook(sessions, settings.queue_names)
+        self.bridge.add_login_hook(self.membership)
         self.pushes.start()
         if settings.agi_enabled:
             ivr = IVR(
@@ -170,6 +178,9 @@ class CallService:
             write_failures=self.write_failures,
             last_write_error=self.last_write_error,
             pops=self.publisher.stats.as_dict(),
+            membership=self.membership.last_report.as_dict()
+            if self.membership is not None and self.membership.last_report
+            else None,
             agi=self.agi.stats() if self.agi is not None else None,
         )
         return status
