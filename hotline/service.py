@@ -26,6 +26,8 @@ from hotline.calls.records import CallRecord
 from hotline.calls.tracker import CallTracker
 from hotline.calls.writer import CallLogWriter
 from hotline.db.session import make_engine, session_factory
+from hotline.live.publisher import LivePublisher
+from hotline.live.state import LiveState
 from hotline.settings import Settings
 from ivr_flows.server import AGIServer
 from screenpop.pops import PopTracker
@@ -56,6 +58,9 @@ class CallService:
         self.pushes = PushQueue(self.publisher)
         self.agi: AGIServer | None = None
         self.membership: Any = None
+        self.live = LiveState(short_abandon_seconds=settings.short_abandon_seconds)
+        self.live_publisher = LivePublisher(self.bus, self.live)
+        self._live_ticker: asyncio.Task[None] | None = None
         self.bridge.subscribe(self._on_event)
         self._pending: dict[str, CallRecord] = {}  # linkedid → newest record not yet written
         self._wake = asyncio.Event()
@@ -75,6 +80,24 @@ class CallService:
             self._wake.set()
         for push in self.pops.feed(event):
             self.pushes.put(push)
+        self.live_publisher.on_changes(self.live.feed(event), time.time())
+
+    async def _resync_live(self, bridge: AMIBridge) -> None:
+        """After every login, rebuild waiting callers and members from QueueStatus."""
+        reply = await bridge.send_action({"Action": "QueueStatus"}, as_list=True)
+        messages = reply if isinstance(reply, list) else [reply]
+        items = [m.frame.to_event(time.time()) for m in messages if getattr(m, "frame", None)]
+        events = [e for e in items if e.name in ("QueueParams", "QueueMember", "QueueEntry")]
+        now = time.time()
+        self.live_publisher.on_changes(self.live.apply_queue_status(events, now), now)
+
+    async def _tick_live(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.live_publisher.tick(time.time())
+            except Exception:
+                log.exception("live state tick failed")
 
     async def _write_loop(self) -> None:
         assert self._writer is not None
@@ -127,6 +150,9 @@ class CallService:
 
         self.membership = membership_login_hook(sessions, settings.queue_names)
         self.bridge.add_login_hook(self.membership)
+        self.bridge.add_login_hook(self._resync_live)
+        self.live_publisher.start()
+        self._live_ticker = asyncio.create_task(self._tick_live(), name="live-ticker")
         self.pushes.start()
         if settings.agi_enabled:
             ivr = IVR(
@@ -146,6 +172,9 @@ class CallService:
             await self.agi.stop()
         await self.bridge.stop()  # drains queued events into the tracker first
         await self.pushes.stop()
+        if self._live_ticker is not None:
+            self._live_ticker.cancel()
+        await self.live_publisher.stop()
         self._stopping = True
         self._wake.set()
         if self._writer_task is not None:

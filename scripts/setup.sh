@@ -15,6 +15,8 @@ command -v sipp >/dev/null || pkgs+=(sip-tester)
 command -v pg_ctlcluster >/dev/null || pkgs+=(postgresql)
 command -v redis-server >/dev/null || pkgs+=(redis-server)
 command -v chromium >/dev/null || pkgs+=(chromium)
+# Chinese glyphs for the pages' screenshots and browser tests
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || pkgs+=(fonts-noto-cjk)
 if [ ${#pkgs[@]} -gt 0 ]; then
   log "apt-get install ${pkgs[*]}"
   $SUDO apt-get update -q

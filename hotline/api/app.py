@@ -23,11 +23,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotline.api import HotlineError
-from hotline.api.routes import agents_admin, calls, customers, health, routing, ws
+from hotline.api.routes import agents_admin, calls, customers, health, routing, supervisor, ws
 from hotline.bus import make_bus
 from hotline.db.session import make_engine, session_factory, upgrade
 from hotline.settings import Settings
-from screenpop import web
+from screenpop import wallboard, web
 
 __all__ = ["create_app"]
 
@@ -141,6 +141,8 @@ def create_app(settings: Settings, service: object | None = None) -> FastAPI:
     app.include_router(routing.router)
     app.include_router(customers.router)
     app.include_router(agents_admin.router)
+    app.include_router(supervisor.router)
+    app.include_router(wallboard.router)
     app.include_router(ws.router)
     app.include_router(web.router)
     app.mount("/static", web.static_files(), name="static")
