@@ -95,6 +95,7 @@ class IVR:
                     if len(holders) != 1
                     else [],
                     dialect=single.preferred_dialect if single else None,
+                    ivr_path=["welcome"],
                 )
             )
         found: dict[str, Any] = {
@@ -132,6 +133,8 @@ class IVR:
         if agi is not None:
             context = self.publisher.context(agi.uniqueid)
             context.dialect, context.queue = decision.dialect, decision.queue
+            if request.ivr_dialect:
+                context.ivr_path.append(f"dialect:{decision.dialect}")
         return RouteDecision(
             dialect=decision.dialect,
             priority=decision.priority,

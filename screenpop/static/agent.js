@@ -4,6 +4,8 @@
 const $ = (id) => document.getElementById(id);
 const state = { token: sessionStorage.getItem("hotline.token") || "", lastId: sessionStorage.getItem("hotline.lastId") || "", ws: null, call: null };
 
+const DIALECTS = { mandarin: "普通话", cantonese: "粤语", minnan: "闽南语", wu: "吴语", sichuanese: "四川话" };
+const dialect = (d) => (d ? DIALECTS[d] || d : "");
 function text(el, value) { el.textContent = value === null || value === undefined || value === "" ? "—" : String(value); }
 function row(cells) { const tr = document.createElement("tr"); for (const c of cells) { const td = document.createElement("td"); text(td, c); tr.appendChild(td); } return tr; }
 function item(value) { const li = document.createElement("li"); text(li, value); return li; }
@@ -18,7 +20,7 @@ async function api(path, options = {}) {
 
 function showCustomer(c) {
   $("customer").hidden = false; $("candidates").hidden = true;
-  text($("c-name"), c.name); text($("c-tier"), c.tier); text($("c-id"), c.id); text($("c-dialect"), c.preferred_dialect);
+  text($("c-name"), c.name); text($("c-tier"), c.tier); text($("c-id"), c.id); text($("c-dialect"), dialect(c.preferred_dialect));
   $("c-phones").replaceChildren(...(c.phones || []).map((p) => item(`${p.e164} ${p.kind || ""} ${p.region || ""}`)));
   $("c-addresses").replaceChildren(...(c.addresses || []).map((a) => item(a.raw || a.normalised || "")));
   $("c-products").replaceChildren(...(c.products || []).map((p) => row([p.model, p.serial, p.purchase_date, p.warranty_end])));
@@ -53,7 +55,7 @@ function onPop(m) {
   state.call = m;
   $("pop").hidden = false;
   $("pop-state").className = "badge"; text($("pop-state"), "振铃");
-  text($("pop-queue"), m.queue); text($("pop-dialect"), m.dialect); text($("pop-wait"), m.wait_seconds === undefined ? "" : Math.round(m.wait_seconds));
+  text($("pop-queue"), m.queue); text($("pop-dialect"), dialect(m.dialect)); text($("pop-wait"), m.wait_seconds === undefined ? "" : Math.round(m.wait_seconds));
   text($("pop-number"), m.caller_e164 || m.caller_number); text($("pop-ivr"), (m.ivr_path || []).join(" → "));
   if (m.customer) showCustomer(m.customer);
   else showCandidates(m.candidates || [], (m.candidates || []).length ? "多位客户共用此号码，请确认" : "未找到客户，请搜索或新建");

@@ -52,9 +52,27 @@ async def _sign_in(page, base_url: str, token: str) -> None:
 async def test_pop_shows_the_customer_as_text_and_wrapup_reaches_the_log(
     stack, lab_config, phones, stack_members, browser
 ):
-    customer_id = seed_customer(
-        stack.db_url, EVIL, "+8613566667777", tier="vip1", preferred_dialect="cantonese"
-    )
+    import httpx
+
+    async with httpx.AsyncClient(base_url=stack.base_url) as http:
+        created = await http.post(
+            "/api/customers",
+            headers={"Authorization": f"Bearer {stack.tokens['supervisor']}"},
+            json={
+                "name": EVIL,
+                "phones": ["+8613566667777"],
+                "addresses": ["广东省广州市天河区体育西路191号中石化大厦B塔2栋1203"],
+                "products": [
+                    {"model": "JSQ25-13ZD 燃气热水器", "serial": "HW2024110088",
+                     "purchase_date": "2024-11-02", "warranty_end": "2027-11-02",
+                     "dealer": "天河苏宁"},
+                ],
+                "tier": "vip1",
+                "preferred_dialect": "cantonese",
+            },
+        )  # fmt: skip
+    assert created.status_code == 201, created.text
+    customer_id = created.json()["id"]
     agent = lab_config.agent("1002")
     await stack_members("cantonese", agent.interface, agent.id)
     phones(agent, lab_config, ring_seconds=1.0, talk_seconds=8.0)
