@@ -43,6 +43,7 @@ function slClass(view) {
 
 function tile(name, view) {
   const box = el("div", undefined, slClass(view));
+  box.dataset.queue = name;
   const title = el("h3"); title.append(el("span", queueLabel(name)), el("span", `目标 ${pct(view.target)} / ${view.service_level_seconds} 秒`));
   const sl = el("div", pct(view.service_level), "sl");
   const longest = el("div", undefined, "longest");
@@ -54,7 +55,7 @@ function tile(name, view) {
   for (const [label, value] of [["SL", pct(view.service_level)], ["SL2", pct(view.service_level2)], ["ASA", secs(view.asa)], ["AHT", secs(view.aht)],
     ["放弃率", pct(view.abandon_rate)], ["接通", counts.answered ?? 0], ["放弃", counts.abandoned ?? 0], ["短放弃", counts.short_abandoned ?? 0],
     ["超时", counts.timeout ?? 0], ["溢出", counts.overflow ?? 0]]) { dl.append(el("dt", label), el("dd", value)); }
-  const list = el("ol");
+  const list = el("ol", undefined, "waiting");
   for (const c of view.waiting || []) {
     const li = el("li", `${c.caller_name || ""} ${masked(c.caller_number)} · 已等 `);
     li.append(c.wait === null || c.wait === undefined ? el("span", "?") : ticking(c.wait, view._at));

@@ -27,6 +27,7 @@ from hotline.service import CallService
 from hotline.settings import load_settings
 from tests.conftest import need
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LAB_ROOT = Path(os.environ.get("HOTLINE_LAB_ROOT", "/var/lib/hotline/sid-root"))
 
 
@@ -240,3 +241,22 @@ async def wait_rows(
             return rows
         await asyncio.sleep(0.25)
     return rows
+
+
+@pytest.fixture
+async def browser():
+    """Headless Chromium from Debian, driven by Playwright (no browser download)."""
+    if not Path(CHROMIUM).exists():
+        need("Chromium (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            ],
+        )  # fmt: skip
+        yield b
+        await b.close()

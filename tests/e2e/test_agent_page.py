@@ -8,38 +8,17 @@ run), and its wrap-up form lands on the call log. A screenshot goes to docs/.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
 
 from dialplans.sipp import CallSpec, start_calls
-from tests.conftest import need
 from tests.e2e.conftest import seed_customer, wait_rows
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 EVIL = '<img src=x onerror="window.__pwned=1">王<script>window.__pwned=2</script>'
-
-
-@pytest.fixture
-async def browser():
-    if not Path(CHROMIUM).exists():
-        need("Chromium (apt-get install chromium)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            ],
-        )  # fmt: skip
-        yield b
-        await b.close()
 
 
 async def _sign_in(page, base_url: str, token: str) -> None:
