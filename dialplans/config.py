@@ -56,6 +56,7 @@ class LabConfig:
     ivr_only_exten: str = "ivr"
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    trunk_out_port: int = 15060  # where call-backs to customers go (a SIPp phone in the lab)
 
     @classmethod
     def default(
@@ -114,6 +115,7 @@ def render(config: LabConfig) -> dict[str, str]:
         "ivr_only_exten": config.ivr_only_exten,
         "agi_host": config.agi_host,
         "agi_port": config.agi_port,
+        "trunk_out_port": config.trunk_out_port,
     }
     return {
         path.name: env.get_template(path.name).render(context)

@@ -49,6 +49,7 @@ async def test_wallboard_equals_queue_log_equals_call_log(stack, lab_config, lab
                hold_seconds=30),
     )  # fmt: skip
     names = {"墙答0", "墙答1", "墙弃", "墙短", "墙超"}
+
     def all_final(rows) -> bool:
         done = [x for x in rows if x.caller_name in names and x.outcome != "in_progress"]
         return len(done) == 5
@@ -158,3 +159,50 @@ async def test_supervisor_listens_to_a_live_call_and_agents_cannot(stack, lab_co
         sup.cleanup()
         await asyncio.to_thread(run.wait, 60)
         run.cleanup()
+
+
+async def test_call_back_an_abandoned_caller_rings_the_agent_then_the_customer(
+    stack, lab_config, phones, stack_members
+):
+    from dialplans.config import LabAgent
+
+    agent = lab_config.agent("1003")
+    await stack_members("mandarin", agent.interface, agent.id)  # known to the wallboard
+    results: list[str] = []
+    stack.service.bridge.subscribe(
+        lambda e: (
+            results.append(e.get("Status"))
+            if e.name == "UserEvent" and e.get("UserEvent") == "CallbackResult"
+            else None
+        )
+    )
+    await _calls([CallSpec("13800001400", "回拨客户", queue="wu")], lab_config, hold_seconds=7)
+    rows = await wait_rows(stack.db_url, lambda r: r and r[0].outcome == "abandoned",
+                           caller_name="回拨客户")  # fmt: skip
+    linkedid = rows[0].linkedid
+    async with httpx.AsyncClient(base_url=stack.base_url) as http:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            listed = (await http.get("/api/abandoned", headers=_auth(stack))).json()
+            if linkedid in json_ids(listed):
+                break
+            await asyncio.sleep(0.2)
+        assert linkedid in json_ids(listed), listed
+        agent_phone = phones(agent, lab_config, ring_seconds=0.3, talk_seconds=4)
+        customer = phones(LabAgent(id="customer", port=lab_config.trunk_out_port), lab_config,
+                          ring_seconds=0.5, talk_seconds=2)  # fmt: skip
+        r = await http.post(f"/api/abandoned/{linkedid}/callback", json={"agent_id": agent.id},
+                            headers=_auth(stack))  # fmt: skip
+        assert r.status_code in (200, 202), r.text
+    deadline = time.monotonic() + 20
+    while "ANSWER" not in results and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert results == ["ANSWER"]
+    assert len(agent_phone.invites()) == 1  # the agent's phone rang first...
+    assert len(customer.invites()) == 1  # ...then the customer's
+    assert min(agent_phone.invites().values()) < min(customer.invites().values())
+
+
+def json_ids(listed: dict) -> set[str]:
+    items = listed.get("items") or listed.get("abandoned") or []
+    return {i.get("linkedid") for i in items}
