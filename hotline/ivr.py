@@ -63,6 +63,7 @@ class IVR:
         self.default_queue = default_queue
         self.default_region = default_region
         self.agent_of_interface = agent_of_interface or _agent_from_convention
+        self._account_manager: dict[str, str] = {}  # linkedid → agent id, from identify
 
     # -- identify --------------------------------------------------------------------
     def _holders(self, e164: str) -> list[Customer]:
@@ -81,6 +82,10 @@ class IVR:
         agi = _session.get()
         if agi is not None:
             single = holders[0] if len(holders) == 1 else None
+            if single is not None and single.account_manager:
+                self._account_manager[agi.uniqueid] = single.account_manager
+                while len(self._account_manager) > 10_000:
+                    self._account_manager.pop(next(iter(self._account_manager)))
             await self.publisher.prepare(
                 CallContext(
                     linkedid=agi.uniqueid,
@@ -113,13 +118,14 @@ class IVR:
 
     # -- route -----------------------------------------------------------------------
     async def route(self, request: RouteRequest) -> RouteDecision:
+        agi = _session.get()
         customer = None
         if request.customer_id:
             customer = CustomerFacts(
                 customer_id=int(request.customer_id),
                 preferred_dialect=request.preferred_dialect,
                 tier=request.tier,
-                account_manager=None,
+                account_manager=self._account_manager.pop(agi.uniqueid, None) if agi else None,
             )
         decision = decide(
             request.caller_number or "",
@@ -129,7 +135,13 @@ class IVR:
             default_queue=self.default_queue,
             default_region=self.default_region,
         )
-        agi = _session.get()
+        if agi is not None and decision.account_manager is not None:
+            # The dialplan rings the account manager before queueing (see extensions.conf).
+            manager = decision.account_manager
+            interface = await run_in_threadpool(self._interface_of, manager.agent_id)
+            await agi.set_variable("AM_AGENT", manager.agent_id)
+            await agi.set_variable("AM_INTERFACE", interface)
+            await agi.set_variable("AM_SECONDS", str(int(manager.seconds)))
         if agi is not None:
             context = self.publisher.context(agi.uniqueid)
             context.dialect, context.queue = decision.dialect, decision.queue
@@ -142,6 +154,13 @@ class IVR:
             source=str(decision.source),
             reasons=tuple(decision.reasons),
         )
+
+    def _interface_of(self, agent_id: str) -> str:
+        from hotline.db.models import Agent
+
+        with self.sessions() as session:
+            agent = session.get(Agent, agent_id)
+        return agent.interface if agent is not None else f"PJSIP/agent-{agent_id}"
 
     # -- pre-dial ---------------------------------------------------------------------
     async def prering(self, agi: AGISession) -> bool:

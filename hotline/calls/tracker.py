@@ -97,6 +97,7 @@ class _Call:
     agent_ended_at: float | None = None
     talk_time: float | None = None  # AgentComplete TalkTime (s)
     last_ivr: tuple[float, str] | None = None  # to drop a duplicated IvrStep
+    account_manager: str | None = None  # agent the dialplan rings before queueing
 
 
 @dataclass(slots=True)
@@ -179,6 +180,7 @@ class CallTracker:
             "QueueCallerLeave": self._on_queue_leave,
             "AgentConnect": self._on_agent_connect,
             "AgentComplete": self._on_agent_complete,
+            "DialEnd": self._on_dial_end,
             "UserEvent": self._on_user_event,
             "HotlineResync": self._on_resync,
             "HotlineDisconnected": self._on_disconnected,
@@ -714,7 +716,42 @@ class CallTracker:
             return self._on_identified(event)
         if kind == "SurveyResult":
             return self._on_survey(event)
+        if kind == "AccountManager":
+            return self._on_account_manager(event)
         return []
+
+    def _on_account_manager(self, event: AMIEvent) -> list[CallRecord]:
+        """The dialplan is about to ring the customer's account manager directly."""
+        out: list[CallRecord] = []
+        leg = self._locate(event, out)
+        agent = event.headers.get("Agent", "").strip()
+        if leg is not None and agent and agent not in _GARBAGE:
+            leg.call.account_manager = agent
+        return out
+
+    def _on_dial_end(self, event: AMIEvent) -> list[CallRecord]:
+        """A direct Dial answered (the account manager, before any queue): answered.
+
+        Queue calls are answered by AgentConnect; a DialEnd there only ends one member's
+        ringing, so only a call waiting on its account manager is answered here.
+        """
+        headers = event.headers
+        if headers.get("DialStatus") != "ANSWER":
+            return []
+        call = self._calls.get(self._aliases.get(event.linkedid, event.linkedid))
+        if call is None or call.account_manager is None or call.record.answered_at is not None:
+            return []
+        if call.phase is CallPhase.QUEUED:
+            return []
+        record = call.record
+        record.answered_at = event.time
+        record.agent = call.account_manager
+        channel = headers.get("DestChannel", "")
+        record.agent_interface = channel.rsplit("-", 1)[0] if "-" in channel else None
+        dest = headers.get("DestUniqueid", "")
+        call.agent_uniqueid = dest if dest not in _GARBAGE else None
+        call.phase = CallPhase.CONNECTED
+        return [self._snapshot(call)]
 
     def _on_identified(self, event: AMIEvent) -> list[CallRecord]:
         """The IVR's identify step: routing decision and candidate count, for the log."""

@@ -157,3 +157,29 @@ async def test_survey_digit_is_on_the_call_log(stack, lab_config, phones, stack_
     )
     assert rows[0].outcome == "answered"
     assert rows[0].survey_score == 2
+
+
+async def test_account_manager_rings_first_then_the_queue(stack, lab_config, phones, stack_members):
+    manager, queue_agent = lab_config.agent("1004"), lab_config.agent("1001")
+    await stack_members("mandarin", queue_agent.interface, queue_agent.id)
+    seed_customer(stack.db_url, "大客户", "+8613533330000", preferred_dialect="mandarin",
+                  account_manager=manager.id)  # fmt: skip
+    seed_customer(stack.db_url, "大客户二", "+8613533330001", preferred_dialect="mandarin",
+                  account_manager=manager.id)  # fmt: skip
+    manager_phone = phones(manager, lab_config, ring_seconds=1.0, talk_seconds=2.0)
+    phones(queue_agent, lab_config, ring_seconds=0.3, talk_seconds=2.0)
+    await _calls([CallSpec("13533330000", "找客户经理")], lab_config, hold_seconds=30)
+    rows = await wait_rows(stack.db_url, _final, caller_name="找客户经理")
+    assert rows[0].outcome == "answered"
+    assert rows[0].agent == manager.id  # the manager answered, before any queue
+    assert rows[0].queue is None
+    assert any("account manager" in r.lower() for r in rows[0].route_reasons), rows[0].route_reasons
+    assert len(manager_phone.invites()) == 1
+    # the manager busy (rejects): after that the queue answers
+    manager_phone.cleanup()
+    phones(manager, lab_config, behaviour="reject", ring_seconds=0.5)
+    await _calls([CallSpec("13533330001", "经理忙")], lab_config, hold_seconds=30)
+    rows = await wait_rows(stack.db_url, _final, caller_name="经理忙")
+    assert rows[0].outcome == "answered"
+    assert rows[0].agent == queue_agent.id
+    assert rows[0].queue == "mandarin"

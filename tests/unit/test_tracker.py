@@ -820,3 +820,35 @@ def test_routing_decision_and_survey_reach_the_record() -> None:
     assert record.route_reasons == ["customer prefers cantonese", "tier vip1 gives 10"]
     assert record.candidates == 1
     assert record.survey_score == 2  # the garbage score 9 was skipped
+
+
+def test_account_manager_answering_before_the_queue_is_answered() -> None:
+    text = (
+        ARRIVE.split("3.0  | QueueCallerJoin")[0]
+        + """
+3.0  | UserEvent        | C  | C | 6 | UserEvent=AccountManager; Agent=1004
+3.1  | Newchannel       | M  | C | 0 | Channel=PJSIP/agent-1004-0000000a
+3.1  | DialBegin        | C  | C | 6 | DestUniqueid=M; DestChannel=PJSIP/agent-1004-0000000a
+5.0  | DialEnd          | C  | C | 6 | DestUniqueid=M; DestChannel=PJSIP/agent-1004-0000000a; DialStatus=ANSWER
+35.0 | Hangup           | M  | C | 6 | Cause=16
+35.1 | Hangup           | C  | C | 6 | Cause=16
+"""
+    )
+    record = final(scenario(text))
+    assert record.outcome is Outcome.ANSWERED
+    assert record.agent == "1004"
+    assert record.agent_interface == "PJSIP/agent-1004"
+    assert record.answered_at == T0 + 5.0
+    assert record.talk_seconds == 30.0
+    assert record.queue is None
+
+
+def test_account_manager_not_answering_leaves_it_to_the_queue() -> None:
+    text = (
+        ARRIVE.replace("3.0  | QueueCallerJoin", "2.9  | UserEvent        | C  | C | 6 | "
+                       "UserEvent=AccountManager; Agent=1004\n2.95 | DialEnd          | C  | C | 6 | "
+                       "DestUniqueid=M; DialStatus=NOANSWER\n3.0  | QueueCallerJoin")
+    )  # fmt: skip
+    record = final(scenario(text + "40.0 | Hangup | C | C | 6 | Cause=16\n"))
+    assert record.outcome is Outcome.ABANDONED
+    assert record.agent is None
