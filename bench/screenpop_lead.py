@@ -89,7 +89,7 @@ async def run_mode(mode: str, calls: int, rate: float, ack_timeout: float) -> di
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)
-    await service.bridge.wait_connected(timeout=10)
+    await service.wait_ready(timeout=15)
     base = f"http://127.0.0.1:{port}"
     phones, clients = [], []
     try:

@@ -60,7 +60,7 @@ async def running_stack(**settings_overrides: object) -> AsyncIterator[Stack]:
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)
-    await service.bridge.wait_connected(timeout=10)
+    await service.wait_ready(timeout=15)
     try:
         yield Stack(f"http://127.0.0.1:{port}", service, tokens, cfg, db)
     finally:

@@ -133,7 +133,7 @@ async def _demo(settings: Settings, calls: int, interval: float, console: Consol
             await server_task
             return 1
         await asyncio.sleep(0.05)
-    await service.bridge.wait_connected(timeout=15)
+    await service.wait_ready(timeout=15)
 
     queues = [q.name for q in cfg.queues]
     rng = random.Random(2026)

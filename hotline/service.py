@@ -61,6 +61,7 @@ class CallService:
         self.live = LiveState(short_abandon_seconds=settings.short_abandon_seconds)
         self.live_publisher = LivePublisher(self.bus, self.live)
         self._live_ticker: asyncio.Task[None] | None = None
+        self._synced = asyncio.Event()
         self.bridge.subscribe(self._on_event)
         self._pending: dict[str, CallRecord] = {}  # linkedid → newest record not yet written
         self._wake = asyncio.Event()
@@ -81,6 +82,20 @@ class CallService:
         for push in self.pops.feed(event):
             self.pushes.put(push)
         self.live_publisher.on_changes(self.live.feed(event), time.time())
+
+    async def _after_login(self, bridge: AMIBridge) -> None:
+        """Membership first (it changes what QueueStatus shows), then the live state."""
+        try:
+            await self.membership(bridge)
+            await self._resync_live(bridge)
+        finally:
+            self._synced.set()
+
+    async def wait_ready(self, timeout: float = 15.0) -> None:
+        """Logged in and the first membership sync and live resync done (tests, demo):
+        members added before that would be swept by the sync."""
+        await self.bridge.wait_connected(timeout=timeout)
+        await asyncio.wait_for(self._synced.wait(), timeout)
 
     async def _resync_live(self, bridge: AMIBridge) -> None:
         """After every login, rebuild waiting callers and members from QueueStatus."""
@@ -149,8 +164,7 @@ class CallService:
         from hotline.agents import membership_login_hook
 
         self.membership = membership_login_hook(sessions, settings.queue_names)
-        self.bridge.add_login_hook(self.membership)
-        self.bridge.add_login_hook(self._resync_live)
+        self.bridge.add_login_hook(self._after_login)
         self.live_publisher.start()
         self._live_ticker = asyncio.create_task(self._tick_live(), name="live-ticker")
         self.pushes.start()

@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,7 @@ async def service(lab: Lab, lab_config: LabConfig, db_url: str) -> AsyncIterator
     upgrade(db_url)
     svc = CallService(settings)
     await svc.start()
-    await svc.bridge.wait_connected(timeout=10)
+    await svc.wait_ready(timeout=15)
     try:
         yield svc
     finally:
@@ -120,7 +121,7 @@ async def stack(lab: Lab, lab_config: LabConfig, db_url: str) -> AsyncIterator[S
         if task.done() or time.monotonic() > deadline:
             raise RuntimeError("API server did not start")
         await asyncio.sleep(0.05)
-    await svc.bridge.wait_connected(timeout=10)
+    await svc.wait_ready(timeout=15)
     try:
         yield Stack(f"http://127.0.0.1:{port}", svc, db_url, tokens)
     finally:
@@ -128,31 +129,35 @@ async def stack(lab: Lab, lab_config: LabConfig, db_url: str) -> AsyncIterator[S
         await asyncio.wait_for(task, 20)
 
 
-@pytest.fixture
-async def stack_members(stack: Stack) -> AsyncIterator[Callable[..., object]]:
+@asynccontextmanager
+async def queue_members(bridge) -> AsyncIterator[Callable[..., object]]:
+    """Add queue members over AMI (QueueAdd through the bridge); removed afterwards."""
     added: list[tuple[str, str]] = []
 
     async def add(queue: str, interface: str, member_name: str, penalty: int = 0) -> None:
-        bridge = stack.service.bridge
+        # A member left behind by an interrupted run or the demo would make QueueAdd fail.
         await bridge.send_action({"Action": "QueueRemove", "Queue": queue, "Interface": interface})
         reply = await bridge.send_action(
-            {
-                "Action": "QueueAdd",
-                "Queue": queue,
-                "Interface": interface,
-                "MemberName": member_name,
-                "Penalty": penalty,
-            }
-        )
+            {"Action": "QueueAdd", "Queue": queue, "Interface": interface,
+             "MemberName": member_name, "Penalty": penalty}
+        )  # fmt: skip
         first = reply[0] if isinstance(reply, list) else reply
         assert first.success, f"QueueAdd refused: {first}"
         added.append((queue, interface))
 
-    yield add
-    for queue, interface in added:
-        await stack.service.bridge.send_action(
-            {"Action": "QueueRemove", "Queue": queue, "Interface": interface}
-        )
+    try:
+        yield add
+    finally:
+        for queue, interface in added:
+            await bridge.send_action(
+                {"Action": "QueueRemove", "Queue": queue, "Interface": interface}
+            )
+
+
+@pytest.fixture
+async def stack_members(stack: Stack) -> AsyncIterator[Callable[..., object]]:
+    async with queue_members(stack.service.bridge) as add:
+        yield add
 
 
 def seed_customer(db_url: str, name: str, *e164s: str, **fields: object) -> int:
@@ -189,32 +194,8 @@ def phones() -> Iterator[Callable[..., SippRun]]:
 
 @pytest.fixture
 async def members(service: CallService) -> AsyncIterator[Callable[..., object]]:
-    """Add queue members over AMI (QueueAdd through the bridge); removed afterwards."""
-    added: list[tuple[str, str]] = []
-
-    async def add(queue: str, interface: str, member_name: str, penalty: int = 0) -> None:
-        # A member left behind by an interrupted run or the demo would make QueueAdd fail.
-        await service.bridge.send_action(
-            {"Action": "QueueRemove", "Queue": queue, "Interface": interface}
-        )
-        reply = await service.bridge.send_action(
-            {
-                "Action": "QueueAdd",
-                "Queue": queue,
-                "Interface": interface,
-                "MemberName": member_name,
-                "Penalty": penalty,
-            }
-        )
-        first = reply[0] if isinstance(reply, list) else reply
-        assert first.success, f"QueueAdd refused: {first}"
-        added.append((queue, interface))
-
-    yield add
-    for queue, interface in added:
-        await service.bridge.send_action(
-            {"Action": "QueueRemove", "Queue": queue, "Interface": interface}
-        )
+    async with queue_members(service.bridge) as add:
+        yield add
 
 
 def call_rows(db_url: str, **where: object) -> list[CallLog]:

@@ -17,6 +17,8 @@ from tests.e2e.conftest import seed_customer, wait_rows
 
 pytestmark = pytest.mark.asterisk
 
+CALLS = 200  # the figure: ≥ 99 % of 200 calls at a steady rate
+
 
 async def _run_calls(calls, lab_config, **kw):
     run = await asyncio.to_thread(start_calls, calls, lab_config, **kw)
@@ -27,7 +29,7 @@ async def _run_calls(calls, lab_config, **kw):
 
 async def test_known_callers_pop_before_the_phone_rings(stack, lab_config, phones, stack_members):
     agents = list(lab_config.agents)
-    numbers = [f"1370000{n:04d}" for n in range(24)]
+    numbers = [f"1370000{n:04d}" for n in range(CALLS)]
     ids = {
         f"+86{num}": seed_customer(stack.db_url, f"客户{n}号", f"+86{num}", tier="standard")
         for n, num in enumerate(numbers)
@@ -41,33 +43,35 @@ async def test_known_callers_pop_before_the_phone_rings(stack, lab_config, phone
         await client.__aenter__()
     try:
         calls = [CallSpec(num, f"来电{n}", queue="minnan") for n, num in enumerate(numbers)]
-        await _run_calls(calls, lab_config, hold_seconds=60, rate=3)
+        await _run_calls(calls, lab_config, hold_seconds=120, rate=3)
         await wait_rows(
             stack.db_url,
-            lambda r: len([x for x in r if x.outcome == "answered"]) >= 24,
+            lambda r: len([x for x in r if x.outcome == "answered"]) >= CALLS,
             queue="minnan",
+            timeout=120,
         )
     finally:
         for client in clients:
             await client.__aexit__(None, None, None)
 
-    checked = 0
+    checked, first, late = 0, 0, []
     for agent, client in zip(agents, clients, strict=True):
         invites = sipp_phones[agent.id].invites_by_linkedid()
         for received in client.of_type("screenpop"):
             pop = received.message
-            assert pop["customer"] is not None, pop
+            assert pop["customer"] is not None, pop  # the right customer, every time
             assert pop["customer"]["id"] == ids[pop["caller_e164"]]
             invite_at = invites.get(pop["linkedid"])
             assert invite_at is not None, f"agent {agent.id} got a pop but no INVITE for it"
-            assert received.at < invite_at, (
-                f"pop {pop['linkedid']} reached agent {agent.id} "
-                f"{(received.at - invite_at) * 1000:.2f} ms after the INVITE"
-            )
             checked += 1
-    assert checked >= 24  # every answered call was popped (re-rings may add more)
+            if received.at < invite_at:
+                first += 1
+            else:
+                late.append(round((received.at - invite_at) * 1000, 2))
+    assert checked >= CALLS  # every answered call was popped (re-rings may add more)
+    assert first / checked >= 0.99, f"{first}/{checked} pops first; late by ms: {late}"
     stats = stack.service.publisher.stats
-    assert stats.ack_timeouts == 0 and stats.acked >= 24
+    assert stats.acked >= 0.99 * CALLS
 
 
 async def test_family_number_gives_candidates_and_no_link(stack, lab_config, phones, stack_members):
