@@ -175,8 +175,13 @@ class NameKeys:
     fuzzy: str  # accent-folded pinyin
 
 
+@lru_cache(maxsize=1 << 18)
 def name_keys(name: str) -> NameKeys:
     """Keys stored with a customer (and computed for a Hanzi query the same way).
+
+    Cached per whole name: names repeat heavily (384 k distinct in 1 M customers), and
+    the importer, the ORM validator and every Hanzi query ask for the same few. The
+    result is immutable, so sharing it is safe.
 
     A name with no Hanzi (a company called "ABC", a foreigner) keys on its letters,
     lower-cased, so typed queries still find it.

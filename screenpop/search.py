@@ -8,6 +8,25 @@ candidates in the same order as long as no lookup hits its cap (``CAP`` rows per
 lookup, which only a bare common name such as 张伟 does at national scale; a name is
 never unique, research §3.1, and the agent adds a place).
 
+Latency budget (DESIGN §5: phone p99 < 1 ms, name/address top-10 p99 < 50 ms), and
+what it dictates here:
+
+* **A number is one round trip.** A number alone ranks every owner equally (the phone
+  points and nothing else), so the owners' rows are not loaded at all: one prepared
+  ``customer_phones.e164 = ANY(...)`` probe is the whole search. On PostgreSQL it runs
+  on a per-thread autocommit psycopg connection (:class:`_PhoneProbe`), because a
+  pooled SQLAlchemy connection adds a pre-ping, a ``BEGIN`` and a reset ``ROLLBACK``:
+  three extra round trips, 0.5 ms of a 1 ms budget. The first version made four round
+  trips and compiled four ORM statements per call (p99 13 ms at 1 M).
+* **Candidates are loaded in one round trip** (customers, phones and addresses as one
+  ``UNION ALL``), not three.
+* **Fallbacks only when the exact keys find nobody.** The "one wrong last character"
+  range and the in-memory typo scan cost 10–500 ms at 1 M; a query whose exact keys
+  already found a customer in the place is not a typo, so they no longer run for it.
+* **The exact Hanzi lookup only runs without a place:** with a place, the pinyin +
+  place composite already returns every exact-name customer (same name → same pinyin),
+  whereas ``name = '张伟'`` then filtering by district reads thousands of heap rows.
+
 Typo tolerance (one wrong character, a mistyped pinyin) uses the distinct pinyin keys
 held in memory (:class:`KeyIndex`), as the research measured pg_trgm on short pinyin at
 a 1.9 s p99 and an OSA scan over distinct keys at full recall.
@@ -15,46 +34,163 @@ a 1.9 s p99 and an OSA scan over distinct keys at full recall.
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
-from sqlalchemy import Engine, Integer, column, select, text
+from sqlalchemy import Connection, Engine, Integer, bindparam, column, select, text
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 
-from hotline.db.models import Address, Customer, CustomerPhone
+from hotline.db.models import Address, Customer
 from screenpop.keys import name_keys, syllables
-from screenpop.matcher import Candidate, CustomerView, Query, parse_query, score
+from screenpop.matcher import PHONE_POINTS, Candidate, CustomerView, Query, parse_query, score
 
 __all__ = ["CAP", "CustomerSearch", "KeyIndex"]
 
+log = logging.getLogger(__name__)
+
 CAP = 200
 _KEY_REFRESH_S = 600.0
+_MAX_TYPO_DISTANCE = 2
 
 
 class KeyIndex:
-    """Distinct ``name_pinyin`` keys bucketed by first letter, for typo lookups."""
+    """Distinct ``name_pinyin`` keys bucketed by (first letter, length), for typo lookups.
+
+    Why by length too: a key within two edits of the query is at most two letters
+    longer or shorter, so :meth:`near` hands rapidfuzz five prepared lists instead of
+    filtering a whole first-letter bucket (40 k keys at 1 M customers) in Python.
+    """
 
     def __init__(self, keys: Iterable[str] = ()) -> None:
-        self._buckets: dict[str, set[str]] = defaultdict(set)
+        self._buckets: dict[tuple[str, int], list[str]] = defaultdict(list)
+        self._known: set[str] = set()
         for key in keys:
             self.add(key)
 
-    def add(self, key: str) -> None:
-        if key:
-            self._buckets[key[0]].add(key)
+    def __len__(self) -> int:
+        return len(self._known)
 
-    def near(self, key: str, max_distance: int = 2, limit: int = 20) -> list[str]:
+    def add(self, key: str) -> None:
+        if key and key not in self._known:
+            self._known.add(key)
+            self._buckets[(key[0], len(key))].append(key)
+
+    def near(self, key: str, max_distance: int = _MAX_TYPO_DISTANCE, limit: int = 20) -> list[str]:
         """Keys within ``max_distance`` OSA edits (a transposition is one edit)."""
         if not key:
             return []
-        bucket = [k for k in self._buckets.get(key[0], ()) if abs(len(k) - len(key)) <= 2]
-        found = process.extract(
-            key, bucket, scorer=OSA.distance, score_cutoff=max_distance, limit=limit
+        found: list[tuple[int, str]] = []
+        for size in range(len(key) - max_distance, len(key) + max_distance + 1):
+            bucket = self._buckets.get((key[0], size))
+            if not bucket:
+                continue
+            for match, distance, _ in process.extract(
+                key, bucket, scorer=OSA.distance, score_cutoff=max_distance, limit=limit
+            ):
+                if distance > 0:
+                    found.append((int(distance), match))
+        found.sort()
+        return sorted(match for _, match in found[:limit])
+
+
+def _in(name: str, postgres: bool) -> tuple[str, dict[str, Any]]:
+    """``= ANY(:name)`` on PostgreSQL (one statement text whatever the list's length, so
+    psycopg prepares it once per connection), an expanding ``IN`` on SQLite."""
+    return (f"= ANY(:{name})", {}) if postgres else (f"IN :{name}", {"expanding": True})
+
+
+def _statement(sql: str, postgres: bool, *lists: str) -> TextClause:
+    params = []
+    for name in lists:
+        clause, options = _in(name, postgres)
+        sql = sql.replace("{" + name + "}", clause)
+        params.append(bindparam(name, **options))
+    return text(sql).bindparams(*params)
+
+
+class _Statements:
+    """The hot-path statements, built once per backend (no ORM compilation per call)."""
+
+    def __init__(self, postgres: bool) -> None:
+        self.phone_owners = _statement(
+            "SELECT DISTINCT customer_id FROM customer_phones WHERE e164 {phones} LIMIT :cap",
+            postgres,
+            "phones",
         )
-        return sorted((k for k, distance, _ in found if distance > 0))
+        self.views = _statement(
+            "SELECT 0 AS part, id AS cid, name AS a, name_pinyin AS b, name_initials AS c, "
+            "city AS d, district AS e, id AS ord FROM customers WHERE id {ids} "
+            "UNION ALL SELECT 1, customer_id, e164, NULL, NULL, NULL, NULL, id "
+            "FROM customer_phones WHERE customer_id {ids} "
+            "UNION ALL SELECT 2, customer_id, province, city, district, detail, NULL, id "
+            "FROM addresses WHERE customer_id {ids} "
+            "ORDER BY 1, 8",
+            postgres,
+            "ids",
+        )
+
+
+class _PhoneProbe:
+    """``customer_id`` of the owners of some E.164 numbers, one round trip (PostgreSQL).
+
+    A few autocommit psycopg connections shared by all threads (at most ``size`` open,
+    so an API worker with a 40-thread pool does not hold 40 extra server connections);
+    psycopg prepares the statement server-side after its fifth use on a connection. A
+    broken connection is dropped and the probe retried once on a new one, so a database
+    restart costs one reconnect, as ``pool_pre_ping`` does for the engine.
+    """
+
+    _SQL = "SELECT DISTINCT customer_id FROM customer_phones WHERE e164 = ANY(%s) LIMIT %s"
+
+    def __init__(self, engine: Engine, size: int = 4) -> None:
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        # fail fast when the database is down, like the engine (hotline.db.session)
+        kwargs.setdefault("connect_timeout", 5)
+        self._connect_args = (args, kwargs)
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        args, kwargs = self._connect_args
+        return psycopg.connect(*args, **kwargs, autocommit=True)
+
+    def owners(self, phones: Sequence[str], cap: int) -> list[int]:
+        import psycopg
+
+        with self._slots:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = self._connect()
+            for attempt in (1, 2):
+                try:
+                    with conn.cursor() as cursor:
+                        cursor.execute(self._SQL, (list(phones), cap))
+                        found = [row[0] for row in cursor.fetchall()]
+                    self._idle.put(conn)
+                    return found
+                except psycopg.OperationalError:
+                    conn.close()
+                    if attempt == 2:
+                        raise
+                    conn = self._connect()
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
 
 
 class CustomerSearch:
@@ -63,81 +199,141 @@ class CustomerSearch:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
+        self._sql = _Statements(self.postgres)
+        self._probe = _PhoneProbe(engine) if self.postgres else None
         self._keys: KeyIndex | None = None
         self._keys_at = 0.0
+        self._refreshing = False
         self._lock = threading.Lock()
 
+    # -- typo index -----------------------------------------------------------------
+    def _load_keys(self) -> KeyIndex:
+        with self.engine.connect() as conn:
+            return KeyIndex(conn.scalars(select(Customer.name_pinyin).distinct()))
+
     def key_index(self) -> KeyIndex:
+        """The typo index; loaded on first use, then refreshed in the background.
+
+        Why in the background: at 10 M customers a reload reads ~1 M distinct keys
+        (seconds); doing it inside a search every ten minutes would put that reload
+        into the agent's p99. Names added through the API are added at once
+        (:meth:`remember`), so the stale copy only misses other writers' names.
+        """
         with self._lock:
-            if self._keys is None or time.monotonic() - self._keys_at > _KEY_REFRESH_S:
-                with self.engine.connect() as conn:
-                    keys = conn.scalars(select(Customer.name_pinyin).distinct())
-                    self._keys = KeyIndex(keys)
+            if self._keys is None:
+                self._keys = self._load_keys()
                 self._keys_at = time.monotonic()
+            elif time.monotonic() - self._keys_at > _KEY_REFRESH_S and not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh, name="key-index", daemon=True).start()
             return self._keys
+
+    def _refresh(self) -> None:
+        try:
+            fresh = self._load_keys()
+            with self._lock:
+                self._keys, self._keys_at = fresh, time.monotonic()
+        except Exception:  # a failed refresh keeps the old index; the next call retries
+            log.exception("typo key index refresh failed")
+        finally:
+            self._refreshing = False
 
     def remember(self, name: str) -> None:
         """Make a new customer's name findable by typo at once (the API calls this)."""
         if self._keys is not None:
             self._keys.add(name_keys(name).pinyin)
 
+    # -- search ----------------------------------------------------------------------
     def search(self, text_query: str, limit: int = 10) -> list[Candidate]:
         """Ranked candidates for ``text_query``; raises :class:`QueryError` on bad input."""
         query = parse_query(text_query)
         return self.search_query(query, limit)
 
     def search_query(self, query: Query, limit: int = 10) -> list[Candidate]:
-        ids = self._candidates(query)
-        if not ids:
-            return []
-        views = self._views(ids)
+        if query.phones and _number_only(query):
+            # every owner scores exactly the phone's points (see matcher.score), so
+            # their rows are not needed: one round trip in all
+            return [
+                Candidate(cid, PHONE_POINTS, ("phone",))
+                for cid in sorted(self._phone_owners(query.phones))[:limit]
+            ]
+        with self.engine.connect() as conn:
+            if query.phones:
+                ids = set(
+                    conn.scalars(self._sql.phone_owners, {"phones": list(query.phones), "cap": CAP})
+                )
+            else:
+                ids = self._candidates(conn, query)
+            if not ids:
+                return []
+            views = self._views(conn, ids)
         ranked = [c for c in (score(query, v) for v in views) if c.score > 0]
         ranked.sort(key=lambda c: (-c.score, c.customer_id))
         return ranked[:limit]
 
-    # -- candidates ---------------------------------------------------------------
-    def _candidates(self, query: Query) -> set[int]:
-        ids: set[int] = set()
+    def _phone_owners(self, phones: Sequence[str]) -> set[int]:
+        if self._probe is not None:
+            return set(self._probe.owners(phones, CAP))
         with self.engine.connect() as conn:
+            return set(conn.scalars(self._sql.phone_owners, {"phones": list(phones), "cap": CAP}))
 
-            def run(statement) -> None:  # type: ignore[no-untyped-def]
-                ids.update(conn.scalars(statement.limit(CAP)))
+    def close(self) -> None:
+        """Close the idle phone-probe connections (tests, shutdown)."""
+        if self._probe is not None:
+            self._probe.close()
 
-            if query.phones:
-                run(select(CustomerPhone.customer_id).where(CustomerPhone.e164.in_(query.phones)))
-                return ids  # a number decides the candidates; names and places rank them
-            place = self._place_filter(query)
-            pinyin_keys: list[str] = []
-            if query.hanzi_name:
-                run(select(Customer.id).where(Customer.name == query.hanzi_name, *place))
-                pinyin_keys.append(name_keys(query.hanzi_name).pinyin)
-            if query.hanzi_name and len(query.hanzi_name) >= 3:
-                # one wrong last character (张伟民 for 张伟明): a B-tree range on the
-                # pinyin of the characters before it, inside the place when given
-                head = "".join(syllables(query.hanzi_name[:-1]))
-                run(
-                    select(Customer.id).where(
-                        Customer.name_pinyin >= head, Customer.name_pinyin < head + "{", *place
-                    )
-                )
-            if query.typed:
-                pinyin_keys.append(query.typed)
-                run(select(Customer.id).where(Customer.name_initials == query.typed, *place))
-            for key in pinyin_keys:
-                before = len(ids)
-                run(select(Customer.id).where(Customer.name_pinyin == key, *place))
-                if len(ids) - before < 3 and len(key) >= 4:
-                    near = self.key_index().near(key)
-                    if near:
-                        run(select(Customer.id).where(Customer.name_pinyin.in_(near), *place))
-            if query.address is not None and query.address.detail:
-                ids.update(self._address_candidates(conn, query))
-            if not ids and not query.has_name and query.district:
-                run(select(Customer.id).where(*place).order_by(Customer.id))
+    # -- candidates ---------------------------------------------------------------
+    def _candidates(self, conn: Connection, query: Query) -> set[int]:
+        ids: set[int] = set()
+
+        def run(statement) -> None:  # type: ignore[no-untyped-def]
+            ids.update(conn.scalars(statement.limit(CAP)))
+
+        place = self._place_filter(query)
+        pinyin_keys: list[str] = []
+        if query.hanzi_name:
+            if not place:  # with a place the pinyin + place lookup below covers it
+                run(select(Customer.id).where(Customer.name == query.hanzi_name))
+            pinyin_keys.append(name_keys(query.hanzi_name).pinyin)
+        if query.typed:
+            pinyin_keys.append(query.typed)
+            run(select(Customer.id).where(Customer.name_initials == query.typed, *place))
+        for key in dict.fromkeys(pinyin_keys):
+            run(select(Customer.id).where(Customer.name_pinyin == key, *place))
+        if not ids and (query.hanzi_name or query.typed):
+            self._fallbacks(query, pinyin_keys, place, run)
+        if query.address is not None and query.address.detail:
+            ids.update(self._address_candidates(conn, query))
+        if not ids and not query.has_name and query.district:
+            run(select(Customer.id).where(*place).order_by(Customer.id))
         return ids
 
+    def _fallbacks(
+        self,
+        query: Query,
+        pinyin_keys: Sequence[str],
+        place: list[ColumnElement[bool]],
+        run: Any,
+    ) -> None:
+        """The expensive lookups, for a name whose exact keys found nobody.
+
+        One wrong last character (张伟民 for 张伟明) is a B-tree range on the pinyin of
+        the characters before it, inside the place when given; a mistyped pinyin
+        (``zhagnwei``) is an OSA scan over the distinct keys held in memory.
+        """
+        if query.hanzi_name and len(query.hanzi_name) >= 3:
+            head = "".join(syllables(query.hanzi_name[:-1]))
+            run(
+                select(Customer.id).where(
+                    Customer.name_pinyin >= head, Customer.name_pinyin < head + "{", *place
+                )
+            )
+        for key in dict.fromkeys(pinyin_keys):
+            if len(key) >= 4 and (near := self.key_index().near(key)):
+                run(select(Customer.id).where(Customer.name_pinyin.in_(near), *place))
+
     @staticmethod
-    def _place_filter(query: Query) -> list:  # type: ignore[type-arg]
+    def _place_filter(query: Query) -> list[ColumnElement[bool]]:
         if query.district:
             return [Customer.district == query.district] + (
                 [Customer.city == query.city] if query.city else []
@@ -146,7 +342,7 @@ class CustomerSearch:
             return [Customer.city == query.city]
         return []
 
-    def _address_candidates(self, conn, query: Query) -> set[int]:  # type: ignore[no-untyped-def]
+    def _address_candidates(self, conn: Connection, query: Query) -> set[int]:
         assert query.address is not None
         detail = query.address.detail
         needles = [n for n in (query.address.street, detail[:12], detail[:6]) if n and len(n) >= 3]
@@ -175,41 +371,21 @@ class CustomerSearch:
                 return found
         return set()
 
-    def _views(self, ids: set[int]) -> list[CustomerView]:
+    def _views(self, conn: Connection, ids: set[int]) -> list[CustomerView]:
+        """The candidates with their phones and addresses, in one round trip."""
         ordered = sorted(ids)
         views: dict[int, CustomerView] = {}
-        with self.engine.connect() as conn:
-            for row in conn.execute(
-                select(
-                    Customer.id,
-                    Customer.name,
-                    Customer.name_pinyin,
-                    Customer.name_initials,
-                    Customer.city,
-                    Customer.district,
-                ).where(Customer.id.in_(ordered))
-            ):
-                views[row.id] = CustomerView(
-                    row.id, row.name, row.name_pinyin, row.name_initials, row.city, row.district
-                )
-            for cid, e164 in conn.execute(
-                select(CustomerPhone.customer_id, CustomerPhone.e164).where(
-                    CustomerPhone.customer_id.in_(ordered)
-                )
-            ):
-                views[cid].phones.add(e164)
-            for row in conn.execute(
-                select(
-                    Address.customer_id,
-                    Address.province,
-                    Address.city,
-                    Address.district,
-                    Address.detail,
-                )
-                .where(Address.customer_id.in_(ordered))
-                .order_by(Address.id)
-            ):
-                views[row.customer_id].addresses.append(
-                    (row.province, row.city, row.district, row.detail)
-                )
+        for part, cid, a, b, c, d, e, _ord in conn.execute(self._sql.views, {"ids": ordered}):
+            if part == 0:
+                views[cid] = CustomerView(cid, a, b, c, d, e)
+            elif cid in views:
+                if part == 1:
+                    views[cid].phones.add(a)
+                else:
+                    views[cid].addresses.append((a, b, c, d))
         return [views[i] for i in ordered if i in views]
+
+
+def _number_only(query: Query) -> bool:
+    """True when the query is a number and nothing that could rank its owners apart."""
+    return not (query.has_name or query.address or query.district or query.city)

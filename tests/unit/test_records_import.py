@@ -93,3 +93,38 @@ def test_csv_and_jsonl_of_the_same_data_import_the_same(db_url, tmp_path: Path) 
     )
     assert again.customers == customers and again.phones == report.phones
     other.dispose()
+
+
+def test_copy_text_escaping_round_trips(db_url, tmp_path: Path) -> None:
+    """Workers render COPY text themselves; a tab, newline or backslash must survive."""
+    from hotline.records.importer import _copy_field
+
+    assert _copy_field(None) == "\\N"
+    assert _copy_field("a\tb\\c\nd\re") == "a\\tb\\\\c\\nd\\re"
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    tricky = "北京市朝阳区建国路1号\t(近\\地铁)\n2单元"
+    rows = [
+        {
+            "name": "王\\五",
+            "phones": ["13800138009"],
+            "addresses": [tricky],
+            "tags": ['vip"\\x'],
+            "products": [{"model": "M\tX", "serial": "S\\1", "purchase_date": "2020-01-02"}],
+        }
+    ]
+    data = tmp_path / "tricky.jsonl"
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    report = import_file(engine, data, report_path=tmp_path / "rej.tsv", show_progress=False)
+    assert (report.customers, report.rejected) == (1, 0)
+    with engine.connect() as conn:
+        customer = conn.execute(select(Customer.name, Customer.tags)).one()
+        assert customer == ("王\\五", ['vip"\\x'])
+        assert conn.execute(select(Address.raw)).scalar() == tricky.strip()
+        product = conn.execute(select(Product.model, Product.serial, Product.purchase_date)).one()
+        assert (product.model, product.serial, str(product.purchase_date)) == (
+            "M\tX",
+            "S\\1",
+            "2020-01-02",
+        )
+    engine.dispose()

@@ -1,0 +1,103 @@
+"""The search's fast paths give the same answers as the general path, on both backends.
+
+Why these exist: the number-only path skips loading and scoring the owners, and the
+typo fallbacks were gated behind "the exact keys found nobody" for speed (issue 3);
+both are shortcuts that could silently change results, so they are pinned here.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from hotline.db.models import Address, Customer, CustomerPhone
+from hotline.db.session import make_engine, upgrade
+from screenpop.matcher import PHONE_POINTS, parse_query, score
+from screenpop.search import CustomerSearch, KeyIndex
+
+
+def _seed(url: str):
+    upgrade(url)
+    engine = make_engine(url)
+    people = [
+        ("王芳", "+8613800138000", "朝阳区", "北京市"),
+        ("李强", "+8613800138000", "朝阳区", "北京市"),  # a shared family line
+        ("张伟明", "+8613900139000", "天河区", "广州市"),
+        ("周俊平", "+8613700137000", "海淀区", "北京市"),
+    ]
+    with Session(engine) as session, session.begin():
+        for name, e164, district, city in people:
+            customer = Customer(name=name, city=city, district=district)
+            customer.phones = [CustomerPhone(e164=e164, kind="mobile")]
+            raw = f"{city}{district}一路1号"
+            customer.addresses = [Address(raw=raw, city=city, district=district, detail="一路1号")]
+            session.add(customer)
+    return engine
+
+
+def test_number_only_path_matches_general_scoring(db_url) -> None:
+    engine = _seed(db_url)
+    search = CustomerSearch(engine)
+    found = search.search("138 0013 8000")
+    assert [c.customer_id for c in found] == [1, 2]  # both owners, never one silently
+    assert {(c.score, c.matched) for c in found} == {(PHONE_POINTS, ("phone",))}
+    # the general path (load the owners, score them) gives the same candidates
+    query = parse_query("138 0013 8000")
+    with engine.connect() as conn:
+        views = search._views(conn, {1, 2})
+    assert [score(query, v) for v in views] == found
+    # a surname after the number takes the general path and ranks 李强 first
+    assert search.search("138 0013 8000 李")[0].customer_id == 2
+    search.close()
+    engine.dispose()
+
+
+def test_typo_fallbacks_run_only_when_exact_keys_find_nobody(db_url, monkeypatch) -> None:
+    engine = _seed(db_url)
+    search = CustomerSearch(engine)
+    calls: list[str] = []
+    original = search._fallbacks
+
+    def spy(query, *args):  # type: ignore[no-untyped-def]
+        calls.append(query.raw)
+        return original(query, *args)
+
+    monkeypatch.setattr(search, "_fallbacks", spy)
+    assert search.search("张伟明 天河区")[0].customer_id == 3
+    assert search.search("zhangweiming 天河")[0].customer_id == 3
+    assert calls == []  # exact keys found the customer: no range, no typo scan
+    assert search.search("张伟民 天河区")[0].customer_id == 3  # wrong last character
+    assert search.search("zhoujunipng 海淀区")[0].customer_id == 4  # transposed letters
+    assert calls == ["张伟民 天河区", "zhoujunipng 海淀区"]
+    search.close()
+    engine.dispose()
+
+
+def test_key_index_near_uses_length_buckets() -> None:
+    index = KeyIndex(["zhangwei", "zhangweiming", "zhoujunping", "zhang", "lina"])
+    assert index.near("zhagnwei") == ["zhangwei"]  # a transposition is one edit
+    assert index.near("zhangwei") == []  # the key itself is not a typo of itself
+    assert index.near("zhoujunipng") == ["zhoujunping"]
+    assert index.near("zhangweimin") == ["zhangweiming"]  # one letter shorter
+    assert index.near("lina") == [] and index.near("") == []
+    index.add("zhangwie")
+    assert index.near("zhangwei") == ["zhangwie"] and len(index) == 6
+
+
+def test_phone_probe_survives_a_dropped_connection(pg_url) -> None:
+    """The probe bypasses the pool's pre-ping, so it must reconnect by itself."""
+    from sqlalchemy import text
+
+    engine = _seed(pg_url)
+    search = CustomerSearch(engine)
+    assert [c.customer_id for c in search.search("13900139000")] == [3]
+    with engine.connect() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    assert killed >= 1
+    assert [c.customer_id for c in search.search("13900139000")] == [3]
+    search.close()
+    engine.dispose()
