@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 
 def pct(values: list[float], q: float) -> float:
@@ -33,106 +30,65 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run_mode(mode: str, calls: int, rate: float, ack_timeout: float) -> dict[str, object]:
-    import uvicorn
-
-    from dialplans.config import LabConfig
-    from dialplans.lab import Lab
+    from bench.stack import running_stack
     from dialplans.sipp import CallSpec, start_agent, start_calls
-    from hotline.api.app import create_app
-    from hotline.auth import Role, create_token
     from hotline.db.models import Customer, CustomerPhone
-    from hotline.db.session import make_engine, session_factory, upgrade
-    from hotline.service import CallService
-    from hotline.settings import load_settings
+    from hotline.db.session import make_engine, session_factory
     from screenpop.client import AgentClient
 
-    cfg = LabConfig.default()
-    lab = Lab(Path(load_settings().lab_root))
-    await asyncio.to_thread(lab.up, cfg)
-    db = f"sqlite:///{tempfile.mkdtemp(prefix='hotline-bench-')}/pop.sqlite3"
-    upgrade(db)
-    engine = make_engine(db)
     numbers = [f"1360000{n:04d}" for n in range(calls)]
-    with session_factory(engine)() as session:
-        for n, number in enumerate(numbers):
-            customer = Customer(name=f"压测客户{n}")
-            session.add(customer)
-            session.flush()
-            session.add(CustomerPhone(customer_id=customer.id, e164=f"+86{number}", kind="mobile"))
-        session.commit()
-    tokens = {
-        a.id: create_token(engine, role=Role.AGENT, name=a.id, agent_id=a.id) for a in cfg.agents
-    }
-    engine.dispose()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    settings = load_settings(
-        database_url=db,
-        api_bind=f"127.0.0.1:{port}",
-        pop_ack_timeout=ack_timeout,
-        ami_secret=cfg.ami_secret,
-    )
-    service = CallService(settings)
     connects: dict[str, float] = {}
-
-    def on_event(event) -> None:
-        if event.name == "AgentConnect":
-            connects[event.linkedid] = event.time
-
-    service.bridge.subscribe(on_event)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, service=service), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    await service.wait_ready(timeout=15)
-    base = f"http://127.0.0.1:{port}"
     phones, clients = [], []
-    try:
-        for agent in cfg.agents:
-            await service.bridge.send_action(
-                {"Action": "QueueRemove", "Queue": "mandarin", "Interface": agent.interface}
-            )
-            await service.bridge.send_action(
-                {
-                    "Action": "QueueAdd",
+    async with running_stack(pop_ack_timeout=ack_timeout) as stack:
+        engine = make_engine(stack.db_url)
+        with session_factory(engine)() as session:
+            for n, number in enumerate(numbers):
+                customer = Customer(name=f"压测客户{n}")
+                session.add(customer)
+                session.flush()
+                session.add(CustomerPhone(customer_id=customer.id, e164=f"+86{number}"))
+            session.commit()
+        engine.dispose()
+        service, cfg = stack.service, stack.lab
+
+        def on_event(event) -> None:
+            if event.name == "AgentConnect":
+                connects[event.linkedid] = event.time
+
+        service.bridge.subscribe(on_event)
+        try:
+            for agent in cfg.agents:
+                remove = {
+                    "Action": "QueueRemove",
                     "Queue": "mandarin",
                     "Interface": agent.interface,
-                    "MemberName": agent.id,
                 }
+                await service.bridge.send_action(remove)
+                await service.bridge.send_action(
+                    {**remove, "Action": "QueueAdd", "MemberName": agent.id}
+                )
+                phones.append(start_agent(agent, cfg, ring_seconds=0.3, talk_seconds=0.5))
+                client = AgentClient(stack.base_url, stack.tokens[agent.id])
+                await client.__aenter__()
+                clients.append(client)
+            specs = [CallSpec(n, "压测", queue="mandarin") for n in numbers]
+            run = await asyncio.to_thread(
+                start_calls, specs, cfg, hold_seconds=120, rate=rate, concurrent=calls
             )
-            phones.append(start_agent(agent, cfg, ring_seconds=0.3, talk_seconds=0.5))
-            client = AgentClient(base, tokens[agent.id])
-            await client.__aenter__()
-            clients.append(client)
-        run = await asyncio.to_thread(
-            start_calls,
-            [CallSpec(n, "压测", queue="mandarin") for n in numbers],
-            cfg,
-            hold_seconds=120,
-            rate=rate,
-            concurrent=calls,
-        )
-        await asyncio.to_thread(run.wait, calls / rate + 300)
-        await asyncio.sleep(2)
-        run.cleanup()
-    finally:
-        for client in clients:
-            await client.__aexit__(None, None, None)
-        for agent in cfg.agents:
-            await service.bridge.send_action(
-                {"Action": "QueueRemove", "Queue": "mandarin", "Interface": agent.interface}
-            )
-        invites: dict[str, float] = {}
-        for phone in phones:
-            invites.update(phone.invites_by_linkedid())
-            phone.cleanup()
-        server.should_exit = True
-        await task
+            await asyncio.to_thread(run.wait, calls / rate + 300)
+            await asyncio.sleep(2)
+            run.cleanup()
+        finally:
+            for client in clients:
+                await client.__aexit__(None, None, None)
+            for agent in cfg.agents:
+                await service.bridge.send_action(
+                    {"Action": "QueueRemove", "Queue": "mandarin", "Interface": agent.interface}
+                )
+            invites: dict[str, float] = {}
+            for phone in phones:
+                invites.update(phone.invites_by_linkedid())
+                phone.cleanup()
 
     leads, ws_latency = [], []
     pops = 0

@@ -142,16 +142,6 @@ async def _demo(settings: Settings, calls: int, interval: float, console: Consol
         phones.append(
             start_agent(agent, cfg, ring_seconds=rng.uniform(1, 4), talk_seconds=rng.uniform(8, 20))
         )
-        for queue in queues:
-            await service.bridge.send_action(
-                {
-                    "Action": "QueueAdd",
-                    "Queue": queue,
-                    "Interface": agent.interface,
-                    "MemberName": agent.id,
-                    "Penalty": 0,
-                }
-            )
 
     base = f"http://{host}:{port}"
     console.rule("Hotline demo")
