@@ -14,24 +14,9 @@ from collections import defaultdict
 import pytest
 
 from dialplans.sipp import CallSpec, place_calls, start_calls
-from hotline.db.models import Customer, CustomerPhone
-from hotline.db.session import make_engine, session_factory
-from tests.e2e.conftest import wait_rows
+from tests.e2e.conftest import seed_customer, wait_rows
 
 pytestmark = pytest.mark.asterisk
-
-
-def seed_customer(db_url: str, name: str, e164: str, **fields: object) -> int:
-    engine = make_engine(db_url)
-    with session_factory(engine)() as session:
-        customer = Customer(name=name, **fields)
-        session.add(customer)
-        session.flush()
-        session.add(CustomerPhone(customer_id=customer.id, e164=e164, kind="mobile"))
-        session.commit()
-        cid = customer.id
-    engine.dispose()
-    return cid
 
 
 async def test_known_caller_answered(service, lab_config, db_url, phones, members):
