@@ -31,9 +31,11 @@ of customers while it runs, and PostgreSQL's sequences are moved past the ids at
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +45,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+import orjson
 from sqlalchemy import Connection, Engine, func, select, text
 
 from hotline.db.models import Address, Customer, CustomerPhone, Product, Tier
@@ -59,7 +62,7 @@ _MAX_NAME = 200
 _MAX_ADDRESS = 500
 _TIERS = frozenset(str(t) for t in Tier)
 _TABLES = ("customers", "customer_phones", "addresses", "products")
-_PG_BULK_THRESHOLD = 50_000  # bytes are a poor proxy, so this counts customers
+_PACE_EVERY = 500_000  # rows between two pace lines in the log
 
 
 class RowError(ValueError):
@@ -80,21 +83,28 @@ Encoded = tuple[
 ]
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 
 
-def _copy_field(value: Any) -> str:
-    """One value in PostgreSQL's COPY text format (``\\N`` is NULL)."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            return value.translate(_COPY_ESCAPES)
-        return value
-    return str(value)  # int, date (ISO format)
+def _copy_line(fields: tuple[Any, ...]) -> str:
+    """The values as one line of PostgreSQL's COPY text format (``\\N`` is NULL).
+
+    One loop without a call per value: this runs for ~40 values per imported row, and a
+    helper function per value was a fifth of the worker's time.
+    """
+    parts = []
+    for value in fields:
+        if value is None:
+            parts.append("\\N")
+        elif value.__class__ is str:
+            parts.append(value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value)
+        else:
+            parts.append(str(value))  # int, date (ISO format)
+    return "\t".join(parts)
 
 
 def _values(fields: tuple[Any, ...], copy_text: bool) -> Any:
-    return "\t".join(map(_copy_field, fields)) if copy_text else fields
+    return _copy_line(fields) if copy_text else fields
 
 
 @dataclass(slots=True)
@@ -122,6 +132,9 @@ class ImportReport:
     addresses: int = 0
     products: int = 0
     seconds: float = 0.0
+    load_seconds: float = 0.0  # parse, validate, merge and COPY
+    index_seconds: float = 0.0  # bulk path: rebuilding the dropped indexes and keys
+    vacuum_seconds: float = 0.0  # bulk path: VACUUM (ANALYZE)
     report_path: Path | None = None
     bulk: bool = False
     workers: int = 0
@@ -314,11 +327,17 @@ def prepare_batch(batch: Batch, copy_text: bool = False) -> list[tuple[int, Enco
 
 
 def _parse_json_line(line: bytes) -> dict[str, Any] | str:
-    """The record of one JSONL line, or the reason it is not one."""
+    """The record of one JSONL line, or the reason it is not one.
+
+    orjson, because parsing is the largest single cost of an import after the address
+    parser (11 µs a row instead of 19 µs with the standard library, measured on the
+    synthetic data); it is also stricter (invalid UTF-8, ``NaN``), which is a reason
+    in the report rather than a surprise in the record.
+    """
     try:
-        record = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return f"not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}"
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return f"not valid JSON: {exc}"
     if not isinstance(record, dict):
         return "not a JSON object"
     return record
@@ -410,10 +429,14 @@ class Importer:
             try:
                 self._load(path, rejects, report)
             finally:
+                report.load_seconds = time.perf_counter() - started
                 if bulk:
                     self._restore_indexes(saved)
+                    report.index_seconds = time.perf_counter() - started - report.load_seconds
         if bulk:
+            mark = time.perf_counter()
             self._vacuum_analyze()
+            report.vacuum_seconds = time.perf_counter() - mark
         if self.postgres:
             with self.engine.begin() as conn:
                 for table in _TABLES:
@@ -456,6 +479,8 @@ class Importer:
         else:
             pool = None
             results = map(work, batches)
+        # the pace log: whether the main process (the merge) or the workers set the rate
+        pace, next_mark = (time.perf_counter(), time.process_time(), 0), _PACE_EVERY
         try:
             for index, prepared in enumerate(results):
                 good: list[Encoded] = []
@@ -467,6 +492,20 @@ class Importer:
                         good.append(item)
                 if good:
                     self._write(good, report)
+                # The merge state (a dict and a set with one entry per phone, address and
+                # product) is long-lived: move it out of the cyclic GC's generations, or
+                # every full collection walks it again.
+                gc.freeze()
+                if report.rows >= next_mark:
+                    next_mark += _PACE_EVERY
+                    now, cpu = time.perf_counter(), time.process_time()
+                    log.info(
+                        "import: %d rows, %.0f rows/s lately, main process at %.0f%% of a core",
+                        report.rows,
+                        (report.rows - pace[2]) / (now - pace[0]),
+                        100 * (cpu - pace[1]) / (now - pace[0]),
+                    )
+                    pace = (now, cpu, report.rows)
                 if self.progress:
                     self.progress(
                         sizes[index] if index < len(sizes) else -1, report.rows, report.rejected

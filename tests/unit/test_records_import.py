@@ -97,10 +97,9 @@ def test_csv_and_jsonl_of_the_same_data_import_the_same(db_url, tmp_path: Path) 
 
 def test_copy_text_escaping_round_trips(db_url, tmp_path: Path) -> None:
     """Workers render COPY text themselves; a tab, newline or backslash must survive."""
-    from hotline.records.importer import _copy_field
+    from hotline.records.importer import _copy_line
 
-    assert _copy_field(None) == "\\N"
-    assert _copy_field("a\tb\\c\nd\re") == "a\\tb\\\\c\\nd\\re"
+    assert _copy_line((None, 7, "a\tb\\c\nd\re", "plain")) == "\\N\t7\ta\\tb\\\\c\\nd\\re\tplain"
     upgrade(db_url)
     engine = make_engine(db_url)
     tricky = "北京市朝阳区建国路1号\t(近\\地铁)\n2单元"
