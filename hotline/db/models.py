@@ -73,9 +73,17 @@ JsonList = JSON().with_variant(JSONB(), "postgresql")
 
 
 # Search structures that exist per backend and so cannot be declared once in the
-# metadata: the pg_trgm GIN index (PostgreSQL) and the FTS5 table with its shadow
-# tables (SQLite). Schema comparisons skip them through managed_by_migrations_only().
-_BACKEND_SEARCH_INDEXES = frozenset({"ix_addresses_normalised_trgm"})
+# metadata: the (district, text) GIN index on PostgreSQL (btree_gin + pg_trgm; or, where
+# btree_gin is missing, a text-only GIN and a (district, city) B-tree), the (district,
+# city) B-tree and the FTS5 table with its shadow tables on SQLite (migrations 0002,
+# 0004). Schema comparisons skip them through managed_by_migrations_only().
+_BACKEND_SEARCH_INDEXES = frozenset(
+    {
+        "ix_addresses_district_normalised_trgm",
+        "ix_addresses_normalised_trgm",
+        "ix_addresses_district_city",
+    }
+)
 _BACKEND_SEARCH_TABLE_PREFIX = "addresses_fts"
 
 
@@ -169,7 +177,8 @@ class Customer(Base):
     __table_args__ = (
         Index("ix_customers_name", "name"),
         Index("ix_customers_name_pinyin_city", "name_pinyin", "city"),
-        Index("ix_customers_name_pinyin_district", "name_pinyin", "district"),
+        # district first: the wrong-last-character fallback is a range on the pinyin
+        Index("ix_customers_district_name_pinyin", "district", "name_pinyin"),
         Index("ix_customers_name_initials_city", "name_initials", "city"),
         Index("ix_customers_name_initials_district", "name_initials", "district"),
     )
@@ -244,12 +253,12 @@ class Address(Base):
 
     ``normalised`` is what search compares: full area names then the normalised detail,
     so ``5号楼``/``五栋``/``5幢`` and full-width digits all meet. PostgreSQL indexes it
-    with a pg_trgm GIN, SQLite with an FTS5 trigram table kept in sync by triggers
-    (migration 0002).
+    with one GIN over (district, trigrams of the text), SQLite with an FTS5 trigram
+    table kept in sync by triggers and a (district, city) B-tree (migrations 0002,
+    0004); those per-backend indexes are not declared here.
     """
 
     __tablename__ = "addresses"
-    __table_args__ = (Index("ix_addresses_district_city", "district", "city"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(

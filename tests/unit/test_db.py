@@ -127,3 +127,51 @@ def test_settings_error_never_shows_secrets() -> None:
         load_settings(ami_secret=["not", "a", "string"])
     assert "HOTLINE_AMI_SECRET" in str(info.value)
     assert "not" not in str(info.value).split("HOTLINE_AMI_SECRET", 1)[1]
+
+
+def _search_indexes(engine) -> dict[str, list[str]]:
+    """The address and customer search indexes by name, with their columns."""
+    inspector = inspect(engine)
+    return {
+        index["name"]: index["column_names"]
+        for table in ("addresses", "customers")
+        for index in inspector.get_indexes(table)
+    }
+
+
+def test_place_first_search_indexes_and_their_downgrade(db_url) -> None:
+    """0004: district leads the pinyin index and, on PostgreSQL, the address GIN; its
+    downgrade restores 0003's indexes and upgrading again lands on the same schema."""
+    from alembic import command
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    postgres = engine.dialect.name == "postgresql"
+    indexes = _search_indexes(engine)
+    assert indexes["ix_customers_district_name_pinyin"] == ["district", "name_pinyin"]
+    assert "ix_customers_name_pinyin_district" not in indexes
+    if postgres:
+        assert indexes["ix_addresses_district_normalised_trgm"][0] == "district"
+        assert "ix_addresses_normalised_trgm" not in indexes
+        assert "ix_addresses_district_city" not in indexes
+        with engine.connect() as conn:
+            definition = conn.execute(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
+                {"n": "ix_addresses_district_normalised_trgm"},
+            ).scalar()
+        assert "USING gin (district, normalised gin_trgm_ops)" in definition
+    else:
+        assert indexes["ix_addresses_district_city"] == ["district", "city"]
+
+    with engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+    before = _search_indexes(engine)
+    assert before["ix_customers_name_pinyin_district"] == ["name_pinyin", "district"]
+    assert "ix_customers_district_name_pinyin" not in before
+    assert "ix_addresses_district_city" in before
+    assert ("ix_addresses_normalised_trgm" in before) == postgres
+    upgrade(engine)
+    assert _search_indexes(engine) == indexes
+    engine.dispose()
