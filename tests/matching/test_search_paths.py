@@ -57,9 +57,9 @@ def test_typo_fallbacks_run_only_when_exact_keys_find_nobody(db_url, monkeypatch
     calls: list[str] = []
     original = search._fallbacks
 
-    def spy(query, *args):  # type: ignore[no-untyped-def]
+    def spy(conn, query, *args):  # type: ignore[no-untyped-def]
         calls.append(query.raw)
-        return original(query, *args)
+        return original(conn, query, *args)
 
     monkeypatch.setattr(search, "_fallbacks", spy)
     assert search.search("张伟明 天河区")[0].customer_id == 3
@@ -68,6 +68,37 @@ def test_typo_fallbacks_run_only_when_exact_keys_find_nobody(db_url, monkeypatch
     assert search.search("张伟民 天河区")[0].customer_id == 3  # wrong last character
     assert search.search("zhoujunipng 海淀区")[0].customer_id == 4  # transposed letters
     assert calls == ["张伟民 天河区", "zhoujunipng 海淀区"]
+    search.close()
+    engine.dispose()
+
+
+def test_typo_scan_stays_in_the_district_and_is_skipped_when_the_range_explains(
+    db_url, monkeypatch
+) -> None:
+    """With a district the typo scan reads that district's keys, not the national index;
+    a wrong last character found by the pinyin range skips the typo scan altogether."""
+    engine = _seed(db_url)
+    search = CustomerSearch(engine)
+    scanned: list[tuple[str, str]] = []
+    original = CustomerSearch._district_keys
+
+    def spy(conn, key, district):  # type: ignore[no-untyped-def]
+        keys = original(conn, key, district)
+        scanned.append((district, ",".join(sorted(keys))))
+        return keys
+
+    monkeypatch.setattr(CustomerSearch, "_district_keys", staticmethod(spy))
+    assert search.search("张伟民 天河区")[0].customer_id == 3
+    assert scanned == []  # the range on "zhangwei" found 张伟明: no typo scan
+    assert search.search("zhoujunipng 海淀区")[0].customer_id == 4
+    # only 海淀区's keys that start with z and are 9–13 letters long were read
+    assert scanned == [("海淀区", "zhoujunping")]
+    assert search._keys is None  # the national index was never loaded
+    # a district where nobody is near: nothing, rather than someone elsewhere
+    assert search.search("zhoujunipng 天河区") == []
+    # no district: the national in-memory index
+    assert search.search("zhoujunipng")[0].customer_id == 4
+    assert search._keys is not None and len(search._keys) == 4
     search.close()
     engine.dispose()
 
