@@ -39,7 +39,7 @@ def _url(db: str) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
 
 
-def load(customers: int, db: str, seed: int) -> dict[str, Any]:
+def load(customers: int, db: str, seed: int, label: str = "", baseline: str = "") -> dict[str, Any]:
     from hotline.db.session import make_engine, upgrade
     from hotline.records.gen import write_file
     from hotline.records.importer import import_file
@@ -74,14 +74,34 @@ def load(customers: int, db: str, seed: int) -> dict[str, Any]:
         "rows": report.rows,
         "import_seconds": round(report.seconds, 1),
         "import_rows_per_second": round(report.rows_per_second),
+        "load_seconds": round(report.load_seconds, 1),
+        "index_seconds": round(report.index_seconds, 1),
+        "vacuum_seconds": round(report.vacuum_seconds, 1),
         "rejected": report.rejected,
         "workers": report.workers,
         "merged": report.merged,
         "tables": sizes,
     }
     print(json.dumps(result, ensure_ascii=False))
-    (DATA / f"{db}.load.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
+    suffix = "." + label if label else ""
+    (DATA / f"{db}.load{suffix}.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
+    if baseline and (base := _baseline(DATA / f"{db}.load.{baseline}.json")):
+        print(f"{'import':<22} {'baseline':>12} {'this run':>12} {'ratio':>7}")
+        for key in ("import_seconds", "load_seconds", "index_seconds", "import_rows_per_second"):
+            if key in base:
+                print(
+                    f"{key:<22} {base[key]:>12} {result[key]:>12} "
+                    f"{result[key] / base[key] if base[key] else 0:>7.2f}"
+                )
     return result
+
+
+def _baseline(path: Path) -> dict[str, Any] | None:
+    """An earlier run's results to print side by side (``--baseline LABEL``)."""
+    if not path.exists():
+        print(f"no baseline at {path}")
+        return None
+    return json.loads(path.read_text())
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -94,7 +114,7 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def query(db: str, samples: int, seed: int, label: str = "") -> dict[str, Any]:
+def query(db: str, samples: int, seed: int, label: str = "", baseline: str = "") -> dict[str, Any]:
     from hotline.db.session import make_engine
     from screenpop.search import CustomerSearch
 
@@ -157,6 +177,16 @@ def query(db: str, samples: int, seed: int, label: str = "") -> dict[str, Any]:
     engine.dispose()
     out = DATA / f"{db}.query{'.' + label if label else ''}.json"
     out.write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    if baseline and (base := _baseline(DATA / f"{db}.query.{baseline}.json")):
+        head = ("p50 base", "p50 now", "ratio", "p99 base", "p99 now", "ratio")
+        print(f"{'kind':<22}", *(f"{h:>9}" for h in head))
+        for kind, now in results.items():
+            if then := base.get(kind):
+                print(
+                    f"{kind:<22} {then['p50_ms']:>9} {now['p50_ms']:>9} "
+                    f"{now['p50_ms'] / then['p50_ms']:>9.2f} {then['p99_ms']:>9} "
+                    f"{now['p99_ms']:>9} {now['p99_ms'] / then['p99_ms']:>9.2f}"
+                )
     return results
 
 
@@ -168,14 +198,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--label", default="", help="suffix of the results file (e.g. before)")
+    parser.add_argument(
+        "--baseline", default="", help="label of an earlier run to print side by side with ratios"
+    )
     args = parser.parse_args(argv)
     print(
         "command:", "python -m bench.matching", shlex.join(sys.argv[1:] if argv is None else argv)
     )
     if args.step in ("load", "all"):
-        load(args.customers, args.db, args.seed)
+        load(args.customers, args.db, args.seed, args.label, args.baseline)
     if args.step in ("query", "all"):
-        query(args.db, args.samples, args.seed, args.label)
+        query(args.db, args.samples, args.seed, args.label, args.baseline)
 
 
 if __name__ == "__main__":
