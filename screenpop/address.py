@@ -45,6 +45,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(小区|社区)"), ""),
     (re.compile(r"[\s,，.。·、\-—_#/\\:：;；'\"]+"), ""),
 )
+_AREA_SUFFIXES = frozenset("省市区县旗盟州")
 _ROAD = re.compile(r"^(.{1,12}?(?:路|街|大道|道|巷|弄|胡同|里))(\d+号)?")
 
 
@@ -142,6 +143,10 @@ def _head_size(prefix: str, table: int) -> int:
             rest = text[size:]
             # a short name followed by a road suffix is a road (朝阳路), not an area
             if rest[:1] in ("路", "街", "道", "巷") or rest.startswith("大道"):
+                continue
+            # nor, followed by an area suffix, is it this area: 河北区 is Tianjin's
+            # district, not 河北省 + "区"
+            if rest[:1] in _AREA_SUFFIXES and head[-1] not in _AREA_SUFFIXES:
                 continue
             return size
     return 0

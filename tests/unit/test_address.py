@@ -41,3 +41,17 @@ def test_district_alone_and_ambiguity() -> None:
     assert parse_address("长春市朝阳区建国路88号").province == "吉林省"
     assert parse_address("朝阳路5号").district is None  # a road, not the district
     assert parse_address("广州天河体育西路103号").street == "体育西路103号"
+
+
+def test_a_province_short_name_inside_a_district_name_is_not_the_province() -> None:
+    """河北区 is a district of 天津市, not 河北省 followed by "区" (the one recall miss)."""
+    hebei = parse_address("河北区")
+    assert (hebei.province, hebei.city, hebei.district, hebei.detail) == (
+        "天津市",
+        "天津市",
+        "河北区",
+        "",
+    )
+    assert parse_address("河北省石家庄市").province == "河北省"  # the province still is
+    assert parse_address("河北石家庄").city == "石家庄市"
+    assert parse_address("北京市朝阳区").district == "朝阳区"  # a full name before 区
