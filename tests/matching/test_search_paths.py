@@ -57,9 +57,9 @@ def test_typo_fallbacks_run_only_when_exact_keys_find_nobody(db_url, monkeypatch
     calls: list[str] = []
     original = search._fallbacks
 
-    def spy(conn, query, *args):  # type: ignore[no-untyped-def]
+    def spy(query, *args):  # type: ignore[no-untyped-def]
         calls.append(query.raw)
-        return original(conn, query, *args)
+        return original(query, *args)
 
     monkeypatch.setattr(search, "_fallbacks", spy)
     assert search.search("张伟明 天河区")[0].customer_id == 3
@@ -72,33 +72,28 @@ def test_typo_fallbacks_run_only_when_exact_keys_find_nobody(db_url, monkeypatch
     engine.dispose()
 
 
-def test_typo_scan_stays_in_the_district_and_is_skipped_when_the_range_explains(
+def test_typo_scan_is_skipped_when_the_wrong_last_character_range_explains(
     db_url, monkeypatch
 ) -> None:
-    """With a district the typo scan reads that district's keys, not the national index;
-    a wrong last character found by the pinyin range skips the typo scan altogether."""
+    """A Hanzi name found by the one-wrong-last-character range skips the typo scan;
+    a typed pinyin that no range explains still gets it."""
     engine = _seed(db_url)
     search = CustomerSearch(engine)
-    scanned: list[tuple[str, str]] = []
-    original = CustomerSearch._district_keys
+    scanned: list[str] = []
+    original = KeyIndex.near
 
-    def spy(conn, key, district):  # type: ignore[no-untyped-def]
-        keys = original(conn, key, district)
-        scanned.append((district, ",".join(sorted(keys))))
-        return keys
+    def spy(index, key, *args, **kwargs):  # type: ignore[no-untyped-def]
+        scanned.append(key)
+        return original(index, key, *args, **kwargs)
 
-    monkeypatch.setattr(CustomerSearch, "_district_keys", staticmethod(spy))
+    monkeypatch.setattr(KeyIndex, "near", spy)
     assert search.search("张伟民 天河区")[0].customer_id == 3
     assert scanned == []  # the range on "zhangwei" found 张伟明: no typo scan
+    assert search._keys is None  # nor was the national key index loaded for it
+    assert search.search("张伟民 海淀区") == []  # the range finds nobody there: scan runs
+    assert scanned == ["zhangweimin"]
     assert search.search("zhoujunipng 海淀区")[0].customer_id == 4
-    # only 海淀区's keys that start with z and are 9–13 letters long were read
-    assert scanned == [("海淀区", "zhoujunping")]
-    assert search._keys is None  # the national index was never loaded
-    # a district where nobody is near: nothing, rather than someone elsewhere
-    assert search.search("zhoujunipng 天河区") == []
-    # no district: the national in-memory index
-    assert search.search("zhoujunipng")[0].customer_id == 4
-    assert search._keys is not None and len(search._keys) == 4
+    assert scanned == ["zhangweimin", "zhoujunipng"]
     search.close()
     engine.dispose()
 

@@ -2,11 +2,10 @@
 name or address text, so their cost follows the size of a district, not of the country.
 
 * ``customers (district, name_pinyin)`` replaces ``(name_pinyin, district)``. Equality
-  lookups (pinyin + district) are as fast either way, but two lookups are *ranges* on
-  the pinyin: the "one wrong last character" fallback (``zhangwei`` ≤ key <
-  ``zhangwei{``) and the typo scan's read of a district's keys with the same first
-  letter. With the pinyin first, the range walks every 张伟* in the country and checks
-  the district entry by entry; with the district first it reads only that district's.
+  lookups (pinyin + district) are as fast either way, but the "one wrong last
+  character" fallback is a *range* on the pinyin (``zhangwei`` ≤ key < ``zhangwei{``):
+  with the pinyin first, the range walks every 张伟* in the country and checks the
+  district entry by entry; with the district first it reads only that district's.
 * PostgreSQL: one GIN over ``(district, normalised gin_trgm_ops)`` (``btree_gin`` gives
   GIN a plain equality operator class) replaces the trigram GIN on ``normalised`` and
   the ``(district, city)`` B-tree. With those two, the planner ANDed a bitmap of the
