@@ -127,3 +127,24 @@ def test_copy_text_escaping_round_trips(db_url, tmp_path: Path) -> None:
             "2020-01-02",
         )
     engine.dispose()
+
+
+def test_non_utf8_and_non_standard_json_lines_are_reported_not_imported(
+    sqlite_url, tmp_path: Path
+) -> None:
+    """A line with bytes that are not UTF-8 (a GBK export), or with NaN, is a reported
+    reject; the lines around it still import."""
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    good = json.dumps({"name": "李雷", "phones": ["13800138010"]}, ensure_ascii=False)
+    gbk = '{"name": "韩梅梅", "phones": ["13800138011"]}'.encode("gbk")
+    data = tmp_path / "mixed.jsonl"
+    data.write_bytes(
+        good.encode() + b"\n" + gbk + b"\n" + b'{"name": "x", "tier": NaN}\n' + good.encode()
+    )
+    report = import_file(engine, data, report_path=tmp_path / "rej.tsv", show_progress=False)
+    assert (report.rows, report.customers, report.merged, report.rejected) == (4, 1, 1, 2)
+    lines = (tmp_path / "rej.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    assert [line.split("\t")[0] for line in lines] == ["2", "3"]
+    assert all(line.split("\t")[1].startswith("not valid JSON") for line in lines)
+    engine.dispose()
