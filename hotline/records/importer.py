@@ -479,6 +479,7 @@ class Importer:
         else:
             pool = None
             results = map(work, batches)
+        frozen_before = gc.get_freeze_count()
         # the pace log: whether the main process (the merge) or the workers set the rate
         pace, next_mark = (time.perf_counter(), time.process_time(), 0), _PACE_EVERY
         try:
@@ -514,6 +515,8 @@ class Importer:
             if pool is not None:
                 pool.close()
                 pool.join()
+            if not frozen_before:  # hand the objects back to the GC (tests, a long process)
+                gc.unfreeze()
 
     @staticmethod
     def _reject(out: Any, report: ImportReport, line: int, reason: str, row: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -142,7 +143,9 @@ def test_non_utf8_and_non_standard_json_lines_are_reported_not_imported(
     data.write_bytes(
         good.encode() + b"\n" + gbk + b"\n" + b'{"name": "x", "tier": NaN}\n' + good.encode()
     )
+    frozen = gc.get_freeze_count()
     report = import_file(engine, data, report_path=tmp_path / "rej.tsv", show_progress=False)
+    assert gc.get_freeze_count() == frozen  # the merge state's GC freeze was undone
     assert (report.rows, report.customers, report.merged, report.rejected) == (4, 1, 1, 2)
     lines = (tmp_path / "rej.tsv").read_text(encoding="utf-8").splitlines()[1:]
     assert [line.split("\t")[0] for line in lines] == ["2", "3"]
