@@ -193,9 +193,13 @@ def prepare(row: dict[str, Any], region: str = "CN") -> Prepared:
             raise RowError(f"invalid phone number {str(raw)[:24]!r}")
         e164 = parsed.candidates[0]
         if e164 not in (p[0] for p in phones):
-            found = region_of(e164)
-            where = f"{found.province}{'' if found.city == found.province else found.city}"
-            phones.append((e164, parsed.kind, where if found else None))
+            found = region_of(e164)  # None for a block or area code nobody has data for
+            where = (
+                f"{found.province}{'' if found.city == found.province else found.city}"
+                if found
+                else None
+            )
+            phones.append((e164, parsed.kind, where))
     if not phones:
         raise RowError("no phone number")
     addresses = []

@@ -151,3 +151,30 @@ def test_non_utf8_and_non_standard_json_lines_are_reported_not_imported(
     assert [line.split("\t")[0] for line in lines] == ["2", "3"]
     assert all(line.split("\t")[1].startswith("not valid JSON") for line in lines)
     engine.dispose()
+
+
+def test_numbers_from_places_without_location_data_import_with_no_region(
+    db_url, tmp_path: Path
+) -> None:
+    """A mobile block no data source knows (140x) or an unassigned area code (030) is a
+    valid number of a real customer: it imports, with no region. (It used to abort the
+    whole import with an AttributeError.)"""
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    data = tmp_path / "noregion.jsonl"
+    rows = [
+        {"name": "赵一", "phones": ["14000001234"]},
+        {"name": "赵二", "phones": ["030-95123456"]},
+        {"name": "赵三", "phones": ["0933-5123456"]},  # 平凉: located since the national table
+    ]
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    report = import_file(engine, data, report_path=tmp_path / "rej.tsv", show_progress=False)
+    assert report.rejected == 0
+    with engine.connect() as conn:
+        regions = dict(conn.execute(select(CustomerPhone.e164, CustomerPhone.region)).all())
+    assert regions == {
+        "+8614000001234": None,
+        "+863095123456": None,
+        "+869335123456": "甘肃省平凉市",
+    }
+    engine.dispose()
