@@ -17,12 +17,18 @@ import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from screenpop.regions import CITIES, City, short_name
 
-__all__ = ["ParsedAddress", "cn_numeral_to_int", "normalise", "parse_address"]
+__all__ = [
+    "ParsedAddress",
+    "cn_numeral_to_int",
+    "is_official_name",
+    "normalise",
+    "parse_address",
+]
 
 _CN_DIGITS = dict(
     zip("零〇一二两三四五六七八九", (0, 0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9), strict=True)
@@ -96,6 +102,24 @@ class _Tables:
     cities: dict[str, list[City]]
     districts: dict[str, list[tuple[City, str]]]
     city_names: frozenset[str]  # full names, for 北京市 being a province and a city
+    official: frozenset[str]  # every full name of every level
+    municipal_shorts: frozenset[str]  # short names of the municipalities' districts (朝阳)
+    province_lengths: dict[str, tuple[int, ...]]
+    city_lengths: dict[str, tuple[int, ...]]
+    district_lengths: dict[str, tuple[int, ...]]
+
+
+_MUNICIPALITIES = frozenset({"北京市", "上海市", "天津市", "重庆市"})
+
+
+def _spellings(name: str) -> set[str]:
+    """The official name, its short form, and for autonomous areas the form people write:
+    延边州, 凉山州 for the prefectures, 双江县 for 双江拉祜族佤族布朗族傣族自治县."""
+    spellings = {name, short_name(name)}
+    for suffix in ("州", "县", "旗"):
+        if name.endswith("自治" + suffix):
+            spellings.add(short_name(name) + suffix)
+    return spellings
 
 
 @cache
@@ -103,53 +127,86 @@ def _tables() -> _Tables:
     provinces: dict[str, str] = {}
     cities: dict[str, list[City]] = defaultdict(list)
     districts: dict[str, list[tuple[City, str]]] = defaultdict(list)
+    official: set[str] = set()
+    municipal: set[str] = set()
     for city in CITIES:
         for spelling in {city.province, short_name(city.province)}:
             provinces[spelling] = city.province
-        for spelling in {city.name, short_name(city.name)}:
+        for spelling in _spellings(city.name):
             cities[spelling].append(city)
+        official.update((city.province, city.name))
         for district in city.districts:
-            for spelling in {district, short_name(district)}:
+            official.add(district)
+            for spelling in _spellings(district):
                 districts[spelling].append((city, district))
-    tables = _Tables(provinces, dict(cities), dict(districts), frozenset(c.name for c in CITIES))
-    for names in (tables.provinces, tables.cities, tables.districts):
-        _NAMES_BY_ID[id(names)] = names
+            if city.name in _MUNICIPALITIES:
+                municipal.add(short_name(district))
+    tables = _Tables(
+        provinces,
+        dict(cities),
+        dict(districts),
+        frozenset(c.name for c in CITIES),
+        frozenset(official),
+        frozenset(municipal - official),
+        _lengths_by_first(provinces),
+        _lengths_by_first(cities),
+        _lengths_by_first(districts),
+    )
     return tables
 
 
-_NAMES_BY_ID: dict[int, dict[str, Any]] = {}
+def _lengths_by_first(names: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """First character → the lengths of the names starting with it, longest first.
 
-
-def _take(text: str, names: dict[str, object]) -> tuple[str, str] | None:
-    """The longest known name at the start of ``text`` (and the rest)."""
-    size = _head_size(text[:11], id(names))
-    return (text[:size], text[size:]) if size else None
-
-
-@lru_cache(maxsize=1 << 16)
-def _head_size(prefix: str, table: int) -> int:
-    """Length of the known name that ``prefix`` starts with, or 0 (memoised for the importer).
-
-    The answer depends on the first 11 characters only (a name is at most 9, then the
-    two-character road check), and addresses share their first ones (四川省成都市…),
-    so caching on that prefix skips most of the slicing. ``table`` is the ``id`` of one
-    of the :func:`_tables` dictionaries, which live as long as the process.
+    Why: names now run from 2 to 15 characters (双江拉祜族佤族布朗族傣族自治县), and a
+    first character starts few of them, so :func:`_take` tries two or three slices
+    instead of fourteen.
     """
-    names = _NAMES_BY_ID[table]
-    text = prefix
-    for size in range(min(9, len(text)), 1, -1):
+    lengths: dict[str, set[int]] = defaultdict(set)
+    for name in names:
+        lengths[name[0]].add(len(name))
+    return {ch: tuple(sorted(sizes, reverse=True)) for ch, sizes in lengths.items()}
+
+
+def _take(
+    text: str, names: dict[str, Any], lengths: dict[str, tuple[int, ...]]
+) -> tuple[str, str] | None:
+    """The longest known name at the start of ``text`` (and the rest)."""
+    for size in lengths.get(text[:1], ()):
         head = text[:size]
-        if head in names:
-            rest = text[size:]
-            # a short name followed by a road suffix is a road (朝阳路), not an area
-            if rest[:1] in ("路", "街", "道", "巷") or rest.startswith("大道"):
-                continue
-            # nor, followed by an area suffix, is it this area: 河北区 is Tianjin's
-            # district, not 河北省 + "区"
-            if rest[:1] in _AREA_SUFFIXES and head[-1] not in _AREA_SUFFIXES:
-                continue
-            return size
-    return 0
+        if size > len(text) or head not in names:
+            continue
+        rest = text[size:]
+        # a short name followed by a road suffix is a road (朝阳路), not an area
+        if rest[:1] in ("路", "街", "道", "巷") or rest.startswith("大道"):
+            continue
+        # nor, followed by an area suffix, is it this area: 河北区 is Tianjin's
+        # district, not 河北省 + "区"
+        if rest[:1] in _AREA_SUFFIXES and head[-1] not in _AREA_SUFFIXES:
+            continue
+        return head, rest
+    return None
+
+
+def _city_reading(head: str, rest: str, province: str | None, tables: _Tables) -> list[City]:
+    """The cities ``head`` names here, or none when it is better read as something else.
+
+    With every prefecture known, some short names are also districts: 朝阳 is 辽宁's
+    朝阳市 and 北京's 朝阳区, 西安 is 陕西's capital and a district of 辽源. A city of
+    another province than the one just read is no reading (北京朝阳 → 朝阳区). A bare
+    short name that a municipality's district also has is the district (people say
+    朝阳 for 北京朝阳区 far more often than for 朝阳市), unless one of that city's own
+    districts follows (朝阳双塔区). Otherwise the city wins (西安, 长沙, 中山).
+    """
+    cities = [c for c in tables.cities[head] if province in (None, c.province)]
+    if cities and head in tables.municipal_shorts:
+        cities = [c for c in cities if any(rest.startswith(d) for d in c.districts)]
+    return cities
+
+
+def is_official_name(text: str) -> bool:
+    """True when ``text`` is the full official name of a province, city or district."""
+    return text in _tables().official
 
 
 def parse_address(text: str, prior_city: str | None = None) -> ParsedAddress:
@@ -164,14 +221,15 @@ def parse_address(text: str, prior_city: str | None = None) -> ParsedAddress:
     rest = normalise(text)
     province = city_name = district = None
     candidates: list[City] = []
-    if taken := _take(rest, tables.provinces):
+    if taken := _take(rest, tables.provinces, tables.province_lengths):
         province, rest = tables.provinces[taken[0]], taken[1]
-    if taken := _take(rest, tables.cities):
-        candidates = [c for c in tables.cities[taken[0]] if province in (None, c.province)]
-        rest = taken[1]
+    if (taken := _take(rest, tables.cities, tables.city_lengths)) and (
+        cities := _city_reading(taken[0], taken[1], province, tables)
+    ):
+        candidates, rest = cities, taken[1]
     if not candidates and province in tables.city_names:  # 北京市 is both
         candidates = [c for c in CITIES if c.name == province]
-    if taken := _take(rest, tables.districts):
+    if taken := _take(rest, tables.districts, tables.district_lengths):
         options = [
             (c, d) for c, d in tables.districts[taken[0]] if not candidates or c in candidates
         ]

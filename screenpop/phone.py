@@ -67,7 +67,7 @@ def _split_area(national: str) -> tuple[str, str] | None:
 
 @cache
 def known_area_codes() -> tuple[str, ...]:
-    return tuple(sorted({c.area_code for c in CITIES}))
+    return tuple(sorted({code for c in CITIES for code in c.area_codes}))
 
 
 def parse_phone(raw: str, area_codes: tuple[str, ...] | None = None) -> PhoneKeys | None:
@@ -182,7 +182,10 @@ def _full_place(province: str, city: str) -> tuple[str, str]:
 
 @cache
 def _area_regions() -> dict[str, Region]:
-    regions = {c.area_code: Region(c.province, c.name) for c in CITIES}
+    regions: dict[str, Region] = {}
+    for city in CITIES:  # a shared code (024, 028) names the first city listed for it
+        for code in city.area_codes:
+            regions.setdefault(code, Region(city.province, city.name))
     return regions
 
 

@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from screenpop.regions import CITIES, City, short_name
+from screenpop.regions import City, city_named, short_name
 
 __all__ = ["CSV_COLUMNS", "generate", "write_csv", "write_jsonl"]
 
@@ -237,6 +237,67 @@ CSV_COLUMNS = (
     "addresses",
     "products",
 )
+# Where the synthetic customers live: 45 cities of every region of the country, with the
+# districts their addresses use (a sample: the national table has 2,800 county-level
+# areas; a test checks each row against it). The area code is the one the numbers get.
+# Kept here rather than drawn from the national table so that a seed gives the same
+# data it gave before the table grew (the recorded benchmark data stays reproducible).
+_SAMPLE = (
+    ("北京市", "10", "东城区 西城区 朝阳区 海淀区 丰台区 石景山区 通州区 昌平区 大兴区"),
+    ("上海市", "21", "黄浦区 徐汇区 长宁区 静安区 普陀区 虹口区 杨浦区 浦东新区 闵行区"),
+    ("天津市", "22", "和平区 河东区 河西区 南开区 河北区 红桥区 滨海新区"),
+    ("重庆市", "23", "渝中区 江北区 沙坪坝区 九龙坡区 南岸区 渝北区 巴南区"),
+    ("广州市", "20", "天河区 越秀区 海珠区 荔湾区 白云区 番禺区 黄埔区 花都区"),
+    ("深圳市", "755", "福田区 罗湖区 南山区 宝安区 龙岗区 龙华区"),
+    ("佛山市", "757", "禅城区 南海区 顺德区 三水区 高明区"),
+    ("东莞市", "769", "莞城街道 南城街道 东城街道 虎门镇 长安镇"),
+    ("汕头市", "754", "金平区 龙湖区 濠江区 潮阳区 澄海区"),
+    ("梅州市", "753", "梅江区 梅县区 兴宁市 大埔县"),
+    ("杭州市", "571", "上城区 拱墅区 西湖区 滨江区 萧山区 余杭区"),
+    ("宁波市", "574", "海曙区 江北区 北仑区 镇海区 鄞州区"),
+    ("温州市", "577", "鹿城区 龙湾区 瓯海区 瑞安市 乐清市"),
+    ("南京市", "25", "玄武区 秦淮区 建邺区 鼓楼区 栖霞区 雨花台区 江宁区"),
+    ("苏州市", "512", "姑苏区 虎丘区 吴中区 相城区 吴江区 昆山市"),
+    ("无锡市", "510", "梁溪区 锡山区 惠山区 滨湖区 新吴区"),
+    ("徐州市", "516", "鼓楼区 云龙区 贾汪区 泉山区 铜山区"),
+    ("福州市", "591", "鼓楼区 台江区 仓山区 马尾区 晋安区"),
+    ("厦门市", "592", "思明区 海沧区 湖里区 集美区 同安区 翔安区"),
+    ("泉州市", "595", "鲤城区 丰泽区 洛江区 晋江市 石狮市"),
+    ("成都市", "28", "锦江区 青羊区 金牛区 武侯区 成华区 双流区 郫都区"),
+    ("武汉市", "27", "江岸区 江汉区 硚口区 汉阳区 武昌区 洪山区 青山区"),
+    ("长沙市", "731", "芙蓉区 天心区 岳麓区 开福区 雨花区 望城区"),
+    ("南昌市", "791", "东湖区 西湖区 青云谱区 青山湖区 新建区"),
+    ("赣州市", "797", "章贡区 南康区 赣县区 于都县"),
+    ("郑州市", "371", "中原区 二七区 金水区 惠济区 管城回族区"),
+    ("开封市", "371", "龙亭区 顺河回族区 鼓楼区 禹王台区 祥符区"),
+    ("石家庄市", "311", "长安区 桥西区 新华区 裕华区 井陉矿区"),
+    ("唐山市", "315", "路南区 路北区 古冶区 开平区 丰南区"),
+    ("济南市", "531", "历下区 市中区 槐荫区 天桥区 历城区"),
+    ("青岛市", "532", "市南区 市北区 黄岛区 崂山区 李沧区 城阳区"),
+    ("太原市", "351", "小店区 迎泽区 杏花岭区 尖草坪区 万柏林区"),
+    ("西安市", "29", "新城区 碑林区 莲湖区 雁塔区 未央区 长安区"),
+    ("沈阳市", "24", "和平区 沈河区 大东区 皇姑区 铁西区 浑南区"),
+    ("大连市", "411", "中山区 西岗区 沙河口区 甘井子区 金州区"),
+    ("长春市", "431", "南关区 宽城区 朝阳区 二道区 绿园区"),
+    ("哈尔滨市", "451", "道里区 南岗区 道外区 香坊区 松北区"),
+    ("合肥市", "551", "瑶海区 庐阳区 蜀山区 包河区"),
+    ("南宁市", "771", "兴宁区 青秀区 江南区 西乡塘区 良庆区"),
+    ("昆明市", "871", "五华区 盘龙区 官渡区 西山区 呈贡区"),
+    ("贵阳市", "851", "南明区 云岩区 花溪区 乌当区 白云区 观山湖区"),
+    ("海口市", "898", "秀英区 龙华区 琼山区 美兰区"),
+    ("兰州市", "931", "城关区 七里河区 西固区 安宁区"),
+    ("呼和浩特市", "471", "新城区 回民区 玉泉区 赛罕区"),
+    ("乌鲁木齐市", "991", "天山区 沙依巴克区 新市区 水磨沟区"),
+)
+
+
+def _sample_city(name: str, area_code: str, districts: str) -> City:
+    national = city_named(name)
+    return City(national.province, name, (area_code,), tuple(districts.split()))
+
+
+CITIES: tuple[City, ...] = tuple(_sample_city(*row) for row in _SAMPLE)
+
 # City weights: the big four and provincial capitals carry more customers.
 _CITY_WEIGHTS = tuple(
     6

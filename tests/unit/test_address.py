@@ -55,3 +55,46 @@ def test_a_province_short_name_inside_a_district_name_is_not_the_province() -> N
     assert parse_address("河北省石家庄市").province == "河北省"  # the province still is
     assert parse_address("河北石家庄").city == "石家庄市"
     assert parse_address("北京市朝阳区").district == "朝阳区"  # a full name before 区
+
+
+# -- every province, not just the big cities -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "province", "city", "district"),
+    [
+        ("甘肃省平凉市崆峒区西大街12号", "甘肃省", "平凉市", "崆峒区"),
+        ("崆峒区西大街12号", "甘肃省", "平凉市", "崆峒区"),  # a district named alone
+        ("平凉崆峒西大街12号", "甘肃省", "平凉市", "崆峒区"),  # short names
+        ("新疆乌鲁木齐天山区解放北路1号", "新疆维吾尔自治区", "乌鲁木齐市", "天山区"),
+        ("延边州延吉市人民路5号", "吉林省", "延边朝鲜族自治州", "延吉市"),
+        ("黔东南州凯里市北京东路3号", "贵州省", "黔东南苗族侗族自治州", "凯里市"),
+        ("临沧双江县勐勐镇", "云南省", "临沧市", "双江拉祜族佤族布朗族傣族自治县"),
+        (
+            "双江拉祜族佤族布朗族傣族自治县勐勐镇",
+            "云南省",
+            "临沧市",
+            "双江拉祜族佤族布朗族傣族自治县",
+        ),
+        ("内蒙古呼和浩特新城区新华大街1号", "内蒙古自治区", "呼和浩特市", "新城区"),
+        ("西藏拉萨城关区北京中路1号", "西藏自治区", "拉萨市", "城关区"),
+        ("湖北神农架松柏镇", "湖北省", "神农架林区", None),  # county-level, under the province
+        ("海南省琼海市嘉积镇", "海南省", "琼海市", None),
+        ("万柏林区", "山西省", "太原市", "万柏林区"),  # not 万柏 + 林区
+    ],
+)
+def test_areas_of_every_province_are_read(text, province, city, district) -> None:
+    parsed = parse_address(text)
+    assert (parsed.province, parsed.city, parsed.district) == (province, city, district)
+
+
+def test_short_names_that_are_both_a_city_and_a_district() -> None:
+    """朝阳 is 辽宁's 朝阳市 and 北京's (and 长春's) 朝阳区; 西安 is a capital and a district."""
+    assert parse_address("北京朝阳建国路88号").district == "朝阳区"  # not 辽宁's city
+    bare = parse_address("朝阳建国路88号")
+    assert (bare.city, bare.district, bare.ambiguous_district) == (None, "朝阳区", True)
+    assert parse_address("朝阳双塔区友谊街3号").city == "朝阳市"  # its own district follows
+    assert parse_address("西安雁塔区长安南路88号").city == "西安市"
+    assert parse_address("长沙芙蓉区五一大道1号").city == "长沙市"
+    assert parse_address("吉林市船营区").province == "吉林省"
+    assert parse_address("吉林长春朝阳区").city == "长春市"

@@ -1,0 +1,66 @@
+"""The national area table behind the address parser: complete, and one with routing's."""
+
+from __future__ import annotations
+
+import pytest
+
+from hotline.records.gen import CITIES as SAMPLE_CITIES
+from hotline.routing.regions import default_table
+from screenpop.phone import Region, parse_phone, region_of
+from screenpop.regions import CITIES, city_named, short_name
+
+
+def test_every_prefecture_and_county_level_area_is_known() -> None:
+    mainland = [c for c in CITIES if c.area_codes]
+    assert len({c.province for c in mainland}) == 31
+    # 333 prefecture-level divisions + 4 municipalities + the county-level units a
+    # province governs directly (济源, 仙桃, 五指山, 石河子 …)
+    assert len(mainland) >= 337 + 30
+    assert sum(len(c.districts) for c in CITIES) >= 2800
+    assert len({(c.province, c.name) for c in CITIES}) == len(CITIES)
+
+
+def test_the_table_is_routings_table() -> None:
+    """One list of prefectures for the product: each city is a routing region, same codes."""
+    routing = {(r.province, r.name): r for r in default_table().regions}
+    assert set(routing) == {(c.province, c.name) for c in CITIES}
+    for city in CITIES:
+        codes = routing[(city.province, city.name)].codes
+        assert city.area_codes == tuple(code.removeprefix("0") for code in codes)
+
+
+def test_the_generators_sample_lies_in_the_national_table() -> None:
+    for sample in SAMPLE_CITIES:
+        national = city_named(sample.name)
+        assert sample.province == national.province
+        assert sample.area_code in national.area_codes
+        assert set(sample.districts) <= set(national.districts), sample.name
+
+
+@pytest.mark.parametrize(
+    ("name", "short"),
+    [
+        ("广东省", "广东"),
+        ("广西壮族自治区", "广西"),
+        ("新疆维吾尔自治区", "新疆"),
+        ("浦东新区", "浦东"),
+        ("恩施土家族苗族自治州", "恩施"),
+        ("黔东南苗族侗族自治州", "黔东南"),
+        ("管城回族区", "管城"),
+        ("锡林郭勒盟", "锡林郭勒"),
+        ("阿里地区", "阿里"),
+        ("神农架林区", "神农架"),
+        ("万柏林区", "万柏林"),
+        ("巴林左旗", "巴林左旗"),  # banners are said with 旗
+        ("新区", "新区"),  # a one-character stem would match everything
+    ],
+)
+def test_short_names(name, short) -> None:
+    assert short_name(name) == short
+
+
+def test_landlines_of_every_city_locate_and_complete() -> None:
+    assert region_of("+869335123456") == Region("甘肃省", "平凉市")  # 0933, not a sample city
+    assert region_of("+868916123456") == Region("西藏自治区", "拉萨市")
+    local = parse_phone("5123456")
+    assert local is not None and "+869335123456" in local.candidates
