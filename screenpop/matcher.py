@@ -17,13 +17,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 from rapidfuzz.distance import OSA
 from rapidfuzz.fuzz import ratio
 
-from screenpop.address import ParsedAddress, normalise, parse_address
-from screenpop.keys import is_hanzi, name_keys, normalise_typed_pinyin
+from screenpop.address import ParsedAddress, is_official_name, normalise, parse_address
+from screenpop.keys import (
+    COMMON_SURNAMES,
+    is_hanzi,
+    name_keys,
+    normalise_typed_pinyin,
+    split_surname,
+)
 from screenpop.phone import parse_phone
 
 __all__ = ["Candidate", "CustomerView", "Query", "QueryError", "parse_query", "score"]
@@ -61,6 +68,8 @@ class Query:
     city: str | None = None
     district: str | None = None
     address: ParsedAddress | None = None
+    # the same query with a name-like place token (高明) read as the place instead
+    alternative: Query | None = None
 
     @property
     def has_name(self) -> bool:
@@ -132,9 +141,9 @@ def parse_query(text: str) -> Query:
             raise QueryError("not a valid phone number")
         phones, phone_kind = parsed.candidates, parsed.kind
     hanzi_name = surname = typed = None
-    province = city = district = None
     address = None
     latin: list[str] = []
+    places: list[tuple[str | None, ParsedAddress]] = []  # (the token if it could be a name, …)
     for token in rest:
         if _LATIN.match(token):
             latin.append(token)
@@ -143,11 +152,8 @@ def parse_query(text: str) -> Query:
             continue  # punctuation, emoji, symbols: nothing to search on
         han = "".join(ch for ch in token if _HAN.match(ch) or ch.isalnum())
         parsed_place = parse_address(han)
-        is_place = parsed_place.detail == "" and (parsed_place.district or parsed_place.city)
-        if is_place:
-            province = province or parsed_place.province
-            city = city or parsed_place.city
-            district = district or parsed_place.district
+        if parsed_place.detail == "" and (parsed_place.district or parsed_place.city):
+            places.append((han if _could_be_a_name(han) else None, parsed_place))
         elif is_hanzi(han) and len(han) <= 4 and hanzi_name is None:
             if len(han) == 1 and phones:
                 surname = han
@@ -155,9 +161,16 @@ def parse_query(text: str) -> Query:
                 hanzi_name = han
         else:
             address = parse_address(han)
-            province = province or address.province
-            city = city or address.city
-            district = district or address.district
+            places.append((None, address))
+    every_place = [parsed for _, parsed in places]
+    if hanzi_name is None and not latin and surname is None:
+        # 高明 天河区: 高明 is the person; the search falls back to 高明 as the place
+        # (``Query.alternative``) when nobody of that name is found
+        for i, (maybe_name, _parsed) in enumerate(places):
+            if maybe_name is not None:
+                hanzi_name = maybe_name
+                del places[i]
+                break
     if latin:
         typed = normalise_typed_pinyin("".join(latin)) or None
     query = Query(
@@ -167,14 +180,38 @@ def parse_query(text: str) -> Query:
         hanzi_name=hanzi_name,
         surname=surname,
         typed=typed,
-        province=province,
-        city=city,
-        district=district,
         address=address,
+        **_first_place(parsed for _, parsed in places),
     )
+    if len(every_place) > len(places):  # a token was read as a name, not as its place
+        alternative = replace(query, hanzi_name=None, **_first_place(every_place))
+        if alternative.district or alternative.city:
+            query = replace(query, alternative=alternative)
     if not (query.phones or query.has_name or query.address or query.district or query.city):
         raise QueryError("nothing searchable in the query")
     return query
+
+
+def _first_place(places: Iterable[ParsedAddress]) -> dict[str, str | None]:
+    """Province, city and district of a query: each from the first token that names it."""
+    found: dict[str, str | None] = {"province": None, "city": None, "district": None}
+    for place in places:
+        for level in found:
+            found[level] = found[level] or getattr(place, level)
+    return found
+
+
+def _could_be_a_name(token: str) -> bool:
+    """A place token that is also a plausible person's name: 高明, 罗湖, 金平, 江南.
+
+    Only short spellings qualify (高明区, with its suffix, is the district), and only
+    when they start with a common surname; with national place names, two thousand
+    county-level areas have a two-character short form, and some are everyday names.
+    """
+    if is_official_name(token) or not 2 <= len(token) <= 3:
+        return False
+    surname, _given = split_surname(token)
+    return surname in COMMON_SURNAMES
 
 
 def _name_points(query: Query, customer: CustomerView) -> float:

@@ -53,3 +53,33 @@ def test_shared_number_scores_every_owner() -> None:
         > score(named, view(1, "王芳", phones={"+8613800138000"})).score
     )
     assert score(q, view(3, "王芳", phones={"+8613900000000"})).score <= 0
+
+
+def test_a_place_name_that_is_also_a_persons_name() -> None:
+    """高明 is 佛山's 高明区 and an everyday name; 天河 is only a place."""
+    q = parse_query("高明 天河区")
+    assert (q.hanzi_name, q.district) == ("高明", "天河区")
+    assert q.alternative is not None
+    assert (q.alternative.hanzi_name, q.alternative.district) == (None, "高明区")
+    alone = parse_query("高明")
+    assert alone.hanzi_name == "高明" and alone.alternative is not None
+    assert alone.alternative.district == "高明区"
+    with_name = parse_query("罗湖 张伟")  # a real name is given: 罗湖 is the place
+    assert (with_name.hanzi_name, with_name.district, with_name.alternative) == (
+        "张伟",
+        "罗湖区",
+        None,
+    )
+    suffixed = parse_query("高明区")  # with its suffix it is only the district
+    assert (suffixed.hanzi_name, suffixed.district) == (None, "高明区")
+    place = parse_query("天河")
+    assert (place.hanzi_name, place.district, place.alternative) == (None, "天河区", None)
+    typed = parse_query("gaoming 高明")  # a typed name: 高明 is the place
+    assert (typed.typed, typed.district) == ("gaoming", "高明区")
+
+
+def test_places_of_every_province_in_queries() -> None:
+    q = parse_query("王芳 平凉崆峒")
+    assert (q.hanzi_name, q.city, q.district) == ("王芳", "平凉市", "崆峒区")
+    q = parse_query("zw 延边州")
+    assert (q.typed, q.city) == ("zw", "延边朝鲜族自治州")
