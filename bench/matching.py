@@ -9,8 +9,11 @@ creates the database from template0 with LC_CTYPE C.UTF-8 (pg_trgm needs a UTF-8
 to see Hanzi, research §4.2), migrates it and times ``hotline import`` on it. ``query``
 times the same search code the API runs (:mod:`screenpop.search`), one query at a time,
 and writes JSON results next to the data (``--label`` suffixes the file, e.g. ``before``
-when run from an older checkout). Two corrupted kinds (wrong last character, swapped
-pinyin letters) time the typo fallbacks, which only run when the exact keys find nobody.
+when run from an older checkout). The corrupted kinds (a wrong last, first or middle
+character, swapped pinyin letters) time the typo fallbacks, which only run when the
+exact keys find nobody; the wrong first / middle character is another real surname /
+given-name character that reads differently, as in the labelled set, so some of those
+queries name another real customer of the district and take the exact path.
 The importer ends a bulk load with ``VACUUM (ANALYZE)``, inside the timed import: the
 first version's ``ANALYZE`` here ran in a rolled-back transaction, so the old figures
 were taken without planner statistics. Targets (DESIGN §5): phone p99 < 1 ms,
@@ -26,6 +29,7 @@ import shlex
 import statistics
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +118,25 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
+def _wrong_char(name: str, at: int, rng: random.Random) -> str | None:
+    """``name`` with character ``at`` replaced the way the labelled set does it: by
+    another surname (position 0) or given-name character of the generator's lists,
+    never one that reads the same. None for a compound surname (a given name's first
+    character is then not at position 1, and the surname is not one character)."""
+    from hotline.records.gen import GIVEN, SURNAMES
+    from screenpop.keys import split_surname, syllables
+
+    if len(split_surname(name)[0]) != 1:
+        return None
+    pool = [s for s in SURNAMES if len(s) == 1] if at == 0 else list(dict.fromkeys(GIVEN))
+    reading = syllables(name)[at]
+    for _ in range(20):
+        wrong = name[:at] + rng.choice(pool) + name[at + 1 :]
+        if syllables(wrong)[at] != reading:
+            return wrong
+    return None
+
+
 def query(db: str, samples: int, seed: int, label: str = "", baseline: str = "") -> dict[str, Any]:
     from hotline.db.session import make_engine
     from screenpop.search import CustomerSearch
@@ -142,9 +165,15 @@ def query(db: str, samples: int, seed: int, label: str = "", baseline: str = "")
         "name": [],
         "address": [],
         "wrong-char+district": [],
+        "wrong-first-char+district": [],
+        "wrong-middle-char+district": [],
         "pinyin-typo+district": [],
     }
-    for _id, name, pinyin, initials, district, e164, raw in rows:
+    # the customer each corrupted query means, for its recall at this scale
+    targets: dict[str, list[int]] = defaultdict(list)
+    # its own generator, so the other kinds' queries stay those of earlier runs
+    wrong_rng = random.Random(seed + 1)
+    for cid, name, pinyin, initials, district, e164, raw in rows:
         if e164:
             cases["phone"].append(e164[3:] if rng.random() < 0.5 else e164)
         place = district or ""
@@ -157,10 +186,16 @@ def query(db: str, samples: int, seed: int, label: str = "", baseline: str = "")
         # the typo fallbacks' cost (they run only when the exact keys find nobody)
         if len(name) >= 3:
             cases["wrong-char+district"].append(f"{name[:-1]}{rng.choice('一二三的是了')} {place}")
+            targets["wrong-char+district"].append(cid)
+            for kind, at in (("wrong-first-char+district", 0), ("wrong-middle-char+district", 1)):
+                if (wrong := _wrong_char(name, at, wrong_rng)) is not None:
+                    cases[kind].append(f"{wrong} {place}")
+                    targets[kind].append(cid)
         if len(pinyin) >= 6:
             k = rng.randrange(1, len(pinyin) - 1)
             typo = pinyin[:k] + pinyin[k + 1] + pinyin[k] + pinyin[k + 2 :]
             cases["pinyin-typo+district"].append(f"{typo} {place}")
+            targets["pinyin-typo+district"].append(cid)
     results: dict[str, Any] = {}
     if hasattr(search, "key_index"):  # load the typo index outside the timings, as a
         search.key_index()  # running API has it loaded after its first typo query
@@ -168,22 +203,33 @@ def query(db: str, samples: int, seed: int, label: str = "", baseline: str = "")
         for q in queries[:20]:  # warm the caches the way a running API is warm
             search.search(q, limit=10)
         timings = []
-        for q in queries:
+        ranks: list[int | None] = []
+        for i, q in enumerate(queries):
             started = time.perf_counter()
-            search.search(q, limit=10)
+            found = search.search(q, limit=10)
             timings.append(time.perf_counter() - started)
+            if kind in targets:
+                shown = [c.customer_id for c in found]
+                ranks.append(
+                    shown.index(targets[kind][i]) + 1 if targets[kind][i] in shown else None
+                )
         results[kind] = _percentiles(timings)
+        if ranks:  # at national scale a far-off wrong character can tie with neighbours
+            results[kind]["at1"] = round(sum(r == 1 for r in ranks) / len(ranks), 3)
+            results[kind]["at3"] = round(
+                sum(r is not None and r <= 3 for r in ranks) / len(ranks), 3
+            )
         print(kind, results[kind])
     engine.dispose()
     out = DATA / f"{db}.query{'.' + label if label else ''}.json"
     out.write_text(json.dumps(results, ensure_ascii=False, indent=1))
     if baseline and (base := _baseline(DATA / f"{db}.query.{baseline}.json")):
         head = ("p50 base", "p50 now", "ratio", "p99 base", "p99 now", "ratio")
-        print(f"{'kind':<22}", *(f"{h:>9}" for h in head))
+        print(f"{'kind':<27}", *(f"{h:>9}" for h in head))
         for kind, now in results.items():
             if then := base.get(kind):
                 print(
-                    f"{kind:<22} {then['p50_ms']:>9} {now['p50_ms']:>9} "
+                    f"{kind:<27} {then['p50_ms']:>9} {now['p50_ms']:>9} "
                     f"{now['p50_ms'] / then['p50_ms']:>9.2f} {then['p99_ms']:>9} "
                     f"{now['p99_ms']:>9} {now['p99_ms'] / then['p99_ms']:>9.2f}"
                 )

@@ -20,9 +20,10 @@ what it dictates here:
   trips and compiled four ORM statements per call (p99 13 ms at 1 M).
 * **Candidates are loaded in one round trip** (customers, phones and addresses as one
   ``UNION ALL``), not three.
-* **Fallbacks only when the exact keys find nobody.** The "one wrong last character"
-  range and the in-memory typo scan cost 10–500 ms at 1 M; a query whose exact keys
-  already found a customer in the place is not a typo, so they no longer run for it.
+* **Fallbacks only when the exact keys find nobody.** The one-wrong-character lookup
+  and the in-memory typo scan cost 10–500 ms at 1 M in their first versions; a query
+  whose exact keys already found a customer in the place is not a typo, so they do
+  not run for it.
 * **The exact Hanzi lookup only runs without a place:** with a place, the pinyin +
   place composite already returns every exact-name customer (same name → same pinyin),
   whereas ``name = '张伟'`` then filtering by district reads thousands of heap rows.
@@ -40,6 +41,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
 from rapidfuzz import process
@@ -61,11 +63,26 @@ _MAX_TYPO_DISTANCE = 2
 
 
 class KeyIndex:
-    """Distinct ``name_pinyin`` keys bucketed by (first letter, length), for typo lookups.
+    """Distinct ``name_pinyin`` keys, held for typo and wrong-character lookups.
 
-    Why by length too: a key within two edits of the query is at most two letters
-    longer or shorter, so :meth:`near` hands rapidfuzz five prepared lists instead of
-    filtering a whole first-letter bucket (40 k keys at 1 M customers) in Python.
+    Bucketed by (first letter, length) for the typo scan: a key within two edits of the
+    query is at most two letters longer or shorter, so :meth:`near` hands rapidfuzz five
+    prepared lists instead of filtering a whole first-letter bucket (40 k keys at 1 M
+    customers) in Python.
+
+    One wrong character whose reading is far off (:meth:`spliced`) needs no structure
+    of its own: the key the caller meant is the query's key with one syllable
+    replaced, and pypinyin knows only 425 toneless syllables, so trying each of them
+    in the set of known keys lists every candidate, at any position, in 80–105 µs
+    (measured at 523 k keys, the 10 M-customer record). That includes a misheard
+    surname (季伟明 for 李伟明), whose changed *first* letters neither the B-tree on
+    ``name_pinyin`` nor the first-letter buckets can reach. Extra memory: the
+    syllable tuple, 42 kB; the set and buckets above are 21 MB plus 31 MB of key
+    strings at 523 k keys. Measured and dropped: the keys sorted backwards for suffix
+    bisection, which would cost 36 MB of reversed strings at 523 k keys (8 MB as two
+    sort orders of the same strings), and still had to filter in Python the
+    run of keys ending in the given name's last syllable, 1.4–2.3 ms for a wrong
+    middle character behind a common surname (``wang?ming``) at 264 k keys.
     """
 
     def __init__(self, keys: Iterable[str] = ()) -> None:
@@ -98,6 +115,31 @@ class KeyIndex:
                     found.append((int(distance), match))
         found.sort()
         return sorted(match for _, match in found[:limit])
+
+    def spliced(self, prefix: str, suffix: str) -> list[str]:
+        """Known keys ``prefix + S + suffix`` for any one toneless syllable S.
+
+        ``prefix`` and ``suffix`` are the pinyin of the characters before and after
+        the wrong one, so these are the keys of every name that differs from the
+        query in that one character. Without either side it would be every
+        one-syllable name, which says nothing about the caller: nothing is returned.
+        """
+        if not (prefix or suffix):
+            return []
+        known = self._known
+        keys = [prefix + s + suffix for s in _all_syllables()]  # two passes: 1/3 faster
+        return [key for key in keys if key in known]
+
+
+@cache
+def _all_syllables() -> tuple[str, ...]:
+    """Every toneless reading in pypinyin's character table, spelt as :mod:`.keys`
+    spells them (``lv``), sorted: 425 syllables, built once (0.1–0.2 s)."""
+    from pypinyin.constants import PINYIN_DICT
+    from pypinyin.contrib.tone_convert import to_normal
+
+    readings = {r for value in PINYIN_DICT.values() for r in value.split(",")}
+    return tuple(sorted({s for r in readings if (s := to_normal(r)).isascii() and s.isalpha()}))
 
 
 def _in(name: str, postgres: bool) -> tuple[str, dict[str, Any]]:
@@ -135,6 +177,20 @@ class _Statements:
             postgres,
             "ids",
         )
+        # customers whose key is one of a list, in the place: one statement per place
+        # shape (district and city, district, city, none), the list bound as one array
+        self.by_keys = {
+            (district, city): _statement(
+                "SELECT id FROM customers WHERE name_pinyin {keys}"
+                + (" AND district = :district" if district else "")
+                + (" AND city = :city" if city else "")
+                + " LIMIT :cap",
+                postgres,
+                "keys",
+            )
+            for district in (True, False)
+            for city in (True, False)
+        }
 
 
 class _PhoneProbe:
@@ -208,6 +264,7 @@ class CustomerSearch:
 
     # -- typo index -----------------------------------------------------------------
     def _load_keys(self) -> KeyIndex:
+        _all_syllables()  # built with the keys, not inside the first wrong-name search
         with self.engine.connect() as conn:
             return KeyIndex(conn.scalars(select(Customer.name_pinyin).distinct()))
 
@@ -301,7 +358,7 @@ class CustomerSearch:
         for key in dict.fromkeys(pinyin_keys):
             run(select(Customer.id).where(Customer.name_pinyin == key, *place))
         if not ids and (query.hanzi_name or query.typed):
-            self._fallbacks(query, pinyin_keys, place, run, ids)
+            self._fallbacks(query, pinyin_keys, conn, ids)
         if query.address is not None and query.address.detail:
             ids.update(self._address_candidates(conn, query))
         if not ids and not query.has_name and query.district:
@@ -309,37 +366,70 @@ class CustomerSearch:
         return ids
 
     def _fallbacks(
-        self,
-        query: Query,
-        pinyin_keys: Sequence[str],
-        place: list[ColumnElement[bool]],
-        run: Any,
-        ids: set[int],
+        self, query: Query, pinyin_keys: Sequence[str], conn: Connection, ids: set[int]
     ) -> None:
         """The expensive lookups, for a name whose exact keys found nobody.
 
-        One wrong last character (张伟民 for 张伟明) is a B-tree range on the pinyin of
-        the characters before it, inside the place when given (the index leads with
-        the district, migration 0004). When that finds someone, the name is explained
-        and the typo scan is skipped: a Hanzi name has no typed letters to swap, and
-        the scan was two thirds of this path's time. A mistyped pinyin (``zhagnwei``)
-        is an OSA scan over the national distinct keys held in memory: they saturate
-        (523 k keys at 10 M customers), and the scan (p50 2.8 ms there) beat reading
-        the district's keys through the ``(district, name_pinyin)`` index (p50 6.9 ms;
-        the synthetic districts hold up to 150 k customers), with the same recall.
+        One wrong character in a Hanzi name of three or more characters, wherever it
+        is: the last (张伟民 for 张伟明), a middle one (张大明 for 张伟明) or the first
+        (a misheard surname, 季伟明 for 李伟明), is one lookup of the known keys that
+        differ from the query's in one syllable (:meth:`KeyIndex.spliced`), inside the
+        place when given (the ``(district, name_pinyin)`` index, migration 0004). It
+        replaces the B-tree range on the pinyin before the last character, which could
+        only reach that one position. All positions are listed together rather than
+        stopping at the first that finds someone: for 季伟明, ``jiwei?`` finds any
+        纪伟华 of the district, who is not the 李伟明 the caller meant. When the lookup finds
+        someone the name is explained and the typo scan is skipped: a Hanzi name has
+        no typed letters to swap, and the scan was two thirds of this path's time.
+
+        A two-character name gets no wrong-character lookup: with one of its two
+        characters wrong, half the name is all that is left, so 李伟 would list every
+        X伟 and 李X of the district (hundreds at 10 M customers), which is not
+        evidence of anyone; the scorer gives such a name no points either
+        (:func:`screenpop.matcher._name_points` wants three characters). A wrong
+        character that sounds close (陈金 for 陈静) is still found by the typo scan.
+
+        A mistyped pinyin (``zhagnwei``) is an OSA scan over the national distinct
+        keys held in memory: they saturate (523 k keys at 10 M customers), and the
+        scan (p50 2.8 ms there) beat reading the district's keys through the
+        ``(district, name_pinyin)`` index (p50 6.9 ms; the synthetic districts hold
+        up to 150 k customers), with the same recall.
         """
         if query.hanzi_name and len(query.hanzi_name) >= 3:
-            head = "".join(syllables(query.hanzi_name[:-1]))
-            run(
-                select(Customer.id).where(
-                    Customer.name_pinyin >= head, Customer.name_pinyin < head + "{", *place
-                )
-            )
-            if ids:
-                return
+            parts = syllables(query.hanzi_name)
+            if len(parts) == len(query.hanzi_name):  # one syllable per character
+                index = self.key_index()
+                keys = {
+                    key
+                    for i in range(len(parts))
+                    for key in index.spliced("".join(parts[:i]), "".join(parts[i + 1 :]))
+                }
+                keys.difference_update(pinyin_keys)  # looked up already, found nobody
+                ids.update(self._with_keys(conn, keys, query))
+                if ids:
+                    return
         for key in dict.fromkeys(pinyin_keys):
             if len(key) >= 4 and (near := self.key_index().near(key)):
-                run(select(Customer.id).where(Customer.name_pinyin.in_(near), *place))
+                ids.update(self._with_keys(conn, near, query))
+
+    def _with_keys(self, conn: Connection, keys: Iterable[str], query: Query) -> list[int]:
+        """Customers whose pinyin key is one of ``keys``, in the query's place.
+
+        A text statement with the keys bound as one array (:func:`_in`), not the
+        ORM's expanding ``IN``: for the ~100 keys of a wrong character, the ORM's
+        ``IN`` with one parameter per key took p50 2.3 ms at 1 M customers, the
+        array 0.7 ms (same rows).
+        """
+        if not (keys := sorted(keys)):
+            return []
+        district = query.district
+        city = query.city
+        params: dict[str, Any] = {"keys": keys, "cap": CAP}
+        if district:
+            params["district"] = district
+        if city:
+            params["city"] = city
+        return list(conn.scalars(self._sql.by_keys[(bool(district), bool(city))], params))
 
     @staticmethod
     def _place_filter(query: Query) -> list[ColumnElement[bool]]:

@@ -4,6 +4,16 @@ Each query names the customer it must find. A query whose information cannot tel
 target from another customer (two 王芳 in the same district, initials shared in a
 district, a shared family number without a name) is left out, because no matcher
 could rank it first; ambiguity itself is tested in ``test_customers_api``.
+
+A wrong character is what an agent mishears or mistypes: another real name character
+in its place, at the first, a middle or the last position. The surname is replaced by
+another surname of the generator's list (``SURNAMES``), a given-name character by
+another of its given-name characters (``GIVEN``), and never by one that reads the same
+(that is the homophone kind), so the wrong reading is usually far from the right one
+(李伟明 heard as 蒋伟明). Such a query is left out when another customer of the district
+is as close to it as the target: one character away from it (or its exact name), or
+with a pinyin within two edits of its pinyin, because then the query itself does not
+say which of the two the caller is.
 """
 
 from __future__ import annotations
@@ -14,10 +24,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from rapidfuzz.distance import OSA
 from sqlalchemy import Engine, text
 
-from hotline.records.gen import generate, write_jsonl
+from hotline.records.gen import GIVEN, SURNAMES, generate, write_jsonl
 from hotline.records.importer import import_file
+from screenpop.keys import name_keys, split_surname, syllables
 
 SEED = 7
 CUSTOMERS = 3000
@@ -79,7 +91,55 @@ def _address_variant(raw: str, rng: random.Random) -> str:
     return out
 
 
-def build(engine: Engine, count: int = 360) -> list[Labelled]:
+_WRONG_POSITION = {
+    "wrong-first-char+district": "first",
+    "wrong-middle-char+district": "middle",
+    "wrong-last-char+district": "last",
+}
+
+
+def _wrong_char(name: str, position: str, rng: random.Random) -> str | None:
+    """``name`` with the character at ``position`` replaced by another real name
+    character that reads differently, or None when the name has no such position
+    (a compound surname is not replaced, nor is a surname character in the middle)."""
+    surname = split_surname(name)[0]
+    if len(name) < 3 or (position == "first" and len(surname) != 1):
+        return None
+    if position == "first":
+        at, pool = 0, SURNAMES
+    elif position == "last":
+        at, pool = len(name) - 1, GIVEN
+    else:
+        middle = range(len(surname), len(name) - 1)  # given-name characters, not the last
+        if not middle:
+            return None
+        at, pool = rng.choice(middle), GIVEN
+    reading = syllables(name)[at]
+    choices = sorted({ch for ch in pool if len(ch) == 1 and ch != name[at]})
+    for _ in range(20):
+        wrong = name[:at] + rng.choice(choices) + name[at + 1 :]
+        parts = syllables(wrong)
+        if len(parts) == len(wrong) and parts[at] != reading:
+            return wrong
+    return None
+
+
+def _answerable(wrong: str, target: int, district: list[tuple[int, str, str]]) -> bool:
+    """True when no other customer of the district is as close to ``wrong`` as the
+    target (one character away) is: none one character or less away, none whose
+    pinyin is within two edits of the query's."""
+    pinyin = name_keys(wrong).pinyin
+    for cid, name, name_pinyin in district:
+        if cid == target:
+            continue
+        if len(name) == len(wrong) and sum(a != b for a, b in zip(name, wrong, strict=True)) <= 1:
+            return False
+        if OSA.distance(name_pinyin, pinyin, score_cutoff=2) <= 2:
+            return False
+    return True
+
+
+def build(engine: Engine, count: int = 440) -> list[Labelled]:
     rng = random.Random(SEED)
     with engine.connect() as conn:
         customers = conn.execute(
@@ -104,6 +164,9 @@ def build(engine: Engine, count: int = 360) -> list[Labelled]:
     by_name_district = Counter((c.name, c.district) for c in customers)
     by_py_district = Counter((c.name_pinyin, c.district) for c in customers)
     by_init_district = Counter((c.name_initials, c.district) for c in customers)
+    by_district: dict[str, list[tuple[int, str, str]]] = {}
+    for c in customers:
+        by_district.setdefault(c.district, []).append((c.id, c.name, c.name_pinyin))
     out: list[Labelled] = []
     sample = rng.sample(customers, len(customers))
     kinds = [
@@ -113,7 +176,9 @@ def build(engine: Engine, count: int = 360) -> list[Labelled]:
         "homophone+district",
         "pinyin+district",
         "initials+district",
-        "wrong-char+district",
+        "wrong-first-char+district",
+        "wrong-middle-char+district",
+        "wrong-last-char+district",
         "pinyin-typo+district",
         "address",
     ]
@@ -142,13 +207,9 @@ def build(engine: Engine, count: int = 360) -> list[Labelled]:
             out.append(Labelled(f"{typed} {c.district.removesuffix('区')}", c.id, kind))
         elif kind == "initials+district" and by_init_district[(c.name_initials, c.district)] == 1:
             out.append(Labelled(f"{c.name_initials} {c.district}", c.id, kind))
-        elif (
-            kind == "wrong-char+district"
-            and len(c.name) >= 3
-            and by_py_district[(c.name_pinyin, c.district)] == 1
-        ):
-            wrong = c.name[:-1] + rng.choice("一二三的是了")  # the last character misheard
-            out.append(Labelled(f"{wrong} {c.district}", c.id, kind))
+        elif kind in _WRONG_POSITION and (wrong := _wrong_char(c.name, _WRONG_POSITION[kind], rng)):
+            if _answerable(wrong, c.id, by_district[c.district]):
+                out.append(Labelled(f"{wrong} {c.district}", c.id, kind))
         elif (
             kind == "pinyin-typo+district"
             and len(c.name_pinyin) >= 6

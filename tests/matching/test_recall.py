@@ -47,7 +47,7 @@ def test_recall_at_3_is_at_least_98_percent(loaded, capsys) -> None:
         for kind, values in sorted(per_kind.items()):
             hit1 = sum(r == 1 for r in values)
             hit3 = sum(r is not None and r <= 3 for r in values)
-            print(f"  {kind:24} n={len(values):3}  @1 {hit1:3}  @3 {hit3:3}")
+            print(f"  {kind:27} n={len(values):3}  @1 {hit1:3}  @3 {hit3:3}")
         misses = [(q.query, q.kind) for q, r in zip(queries, ranks, strict=True) if not r or r > 3]
         print("  misses:", misses[:15])
     assert at3 >= 0.98, f"recall@3 {at3:.1%}"

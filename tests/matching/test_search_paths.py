@@ -72,11 +72,9 @@ def test_typo_fallbacks_run_only_when_exact_keys_find_nobody(db_url, monkeypatch
     engine.dispose()
 
 
-def test_typo_scan_is_skipped_when_the_wrong_last_character_range_explains(
-    db_url, monkeypatch
-) -> None:
-    """A Hanzi name found by the one-wrong-last-character range skips the typo scan;
-    a typed pinyin that no range explains still gets it."""
+def test_typo_scan_is_skipped_when_a_wrong_character_lookup_explains(db_url, monkeypatch) -> None:
+    """A Hanzi name found by a one-wrong-character lookup (at any position) skips the
+    typo scan; a typed pinyin, or a Hanzi name that no lookup explains, still gets it."""
     engine = _seed(db_url)
     search = CustomerSearch(engine)
     scanned: list[str] = []
@@ -87,10 +85,11 @@ def test_typo_scan_is_skipped_when_the_wrong_last_character_range_explains(
         return original(index, key, *args, **kwargs)
 
     monkeypatch.setattr(KeyIndex, "near", spy)
-    assert search.search("张伟民 天河区")[0].customer_id == 3
-    assert scanned == []  # the range on "zhangwei" found 张伟明: no typo scan
-    assert search._keys is None  # nor was the national key index loaded for it
-    assert search.search("张伟民 海淀区") == []  # the range finds nobody there: scan runs
+    assert search.search("张伟民 天河区")[0].customer_id == 3  # keys "zhangwei?"
+    assert search.search("蒋伟明 天河区")[0].customer_id == 3  # keys ending in "weiming"
+    assert search.search("张大明 天河区")[0].customer_id == 3  # keys "zhang?ming"
+    assert scanned == []  # each was explained: no typo scan
+    assert search.search("张伟民 海淀区") == []  # no lookup finds anyone there: scan runs
     assert scanned == ["zhangweimin"]
     assert search.search("zhoujunipng 海淀区")[0].customer_id == 4
     assert scanned == ["zhangweimin", "zhoujunipng"]
