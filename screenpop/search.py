@@ -304,7 +304,10 @@ class CustomerSearch:
     def search(self, text_query: str, limit: int = 10) -> list[Candidate]:
         """Ranked candidates for ``text_query``; raises :class:`QueryError` on bad input."""
         query = parse_query(text_query)
-        return self.search_query(query, limit)
+        found = self.search_query(query, limit)
+        if not found and query.alternative is not None:  # 罗湖: nobody so named, so the place
+            found = self.search_query(query.alternative, limit)
+        return found
 
     def search_query(self, query: Query, limit: int = 10) -> list[Candidate]:
         if query.phones and _number_only(query):
