@@ -360,7 +360,9 @@ class CustomerSearch:
             run(select(Customer.id).where(Customer.name_initials == query.typed, *place))
         for key in dict.fromkeys(pinyin_keys):
             run(select(Customer.id).where(Customer.name_pinyin == key, *place))
-        if not ids and (query.hanzi_name or query.typed):
+        # a name that is also a place (罗湖) is somebody only if somebody has exactly
+        # that name: no typo fallbacks for it, the search reads it as the place instead
+        if not ids and (query.hanzi_name or query.typed) and query.alternative is None:
             self._fallbacks(query, pinyin_keys, conn, ids)
         if query.address is not None and query.address.detail:
             ids.update(self._address_candidates(conn, query))

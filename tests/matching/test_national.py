@@ -25,6 +25,7 @@ RECORDS = [
     ("高明", "13500001111", "佛山市南海区桂城街道海八路1号"),
     ("张伟", "13500002222", "佛山市高明区荷城街道文华路2号"),
     ("李娜", "13500003333", "深圳市罗湖区东门中路1号"),
+    ("罗华", "13500004444", "广州市天河区体育西路9号"),  # luohua: one letter from luohu
 ]
 
 QUERIES = [
@@ -71,7 +72,8 @@ def test_found_first(search, query, target) -> None:
 
 
 def test_a_name_like_place_falls_back_to_the_place_when_nobody_has_that_name(search) -> None:
-    """罗湖 could be a person; nobody is called that here, so it is 深圳's 罗湖区."""
+    """罗湖 could be a person; nobody is called that here, so it is 深圳's 罗湖区 (and
+    not 罗华, whose pinyin is one letter away: no typo search for a name-like place)."""
     searcher, ids = search
     assert [c.customer_id for c in searcher.search("罗湖")] == [ids[7]]
     # 高明 is somebody: the person comes first, not the resident of 高明区
