@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from screenpop.regions import CITIES, City, short_name
+from screenpop.regions import CITIES, City, city_named, short_name
 
 __all__ = [
     "ParsedAddress",
@@ -228,7 +228,7 @@ def parse_address(text: str, prior_city: str | None = None) -> ParsedAddress:
     ):
         candidates, rest = cities, taken[1]
     if not candidates and province in tables.city_names:  # 北京市 is both
-        candidates = [c for c in CITIES if c.name == province]
+        candidates = [city_named(province)]
     if taken := _take(rest, tables.districts, tables.district_lengths):
         options = [
             (c, d) for c, d in tables.districts[taken[0]] if not candidates or c in candidates
