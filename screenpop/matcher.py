@@ -164,8 +164,8 @@ def parse_query(text: str) -> Query:
             places.append((None, address))
     every_place = [parsed for _, parsed in places]
     if hanzi_name is None and not latin and surname is None:
-        # 高明 天河区: 高明 is the person; the search falls back to 高明 as the place
-        # (``Query.alternative``) when nobody of that name is found
+        # 高明 天河区: 高明 is the person; alone, 高明 may still be the place, which the
+        # search tries (``Query.alternative``) when nobody has that name
         for i, (maybe_name, _parsed) in enumerate(places):
             if maybe_name is not None:
                 hanzi_name = maybe_name
@@ -183,7 +183,8 @@ def parse_query(text: str) -> Query:
         address=address,
         **_first_place(parsed for _, parsed in places),
     )
-    if len(every_place) > len(places):  # a token was read as a name, not as its place
+    if len(every_place) > len(places) and not places:
+        # the token read as a name was the query's only place: 罗湖 alone may mean 罗湖区
         alternative = replace(query, hanzi_name=None, **_first_place(every_place))
         if alternative.district or alternative.city:
             query = replace(query, alternative=alternative)
