@@ -89,9 +89,19 @@ _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 def _copy_line(fields: tuple[Any, ...]) -> str:
     """The values as one line of PostgreSQL's COPY text format (``\\N`` is NULL).
 
-    One loop without a call per value: this runs for ~40 values per imported row, and a
-    helper function per value was a fifth of the worker's time.
+    Rendered plainly first, then checked once: a line with one tab per separator, one
+    backslash per NULL and no line break had nothing to escape, which is nearly every
+    line. Checking the whole line with a few C-level counts instead of each value with
+    a regular expression took this from ~2.2 to ~1.1 µs a line (~40 values a row).
     """
+    line = "\t".join(["\\N" if v is None else v if v.__class__ is str else str(v) for v in fields])
+    if (
+        line.count("\t") == len(fields) - 1
+        and line.count("\\") == fields.count(None)
+        and "\n" not in line
+        and "\r" not in line
+    ):
+        return line
     parts = []
     for value in fields:
         if value is None:
@@ -119,7 +129,7 @@ class Prepared:
     site: str | None
     phones: list[tuple[str, str, str | None]]  # e164, kind, region
     addresses: list[tuple[str, Any]]  # raw, ParsedAddress
-    products: list[dict[str, Any]]
+    products: list[tuple[Any, ...]]  # model, serial, dates, dealer… (the columns)
 
 
 @dataclass
@@ -221,15 +231,15 @@ def prepare(row: dict[str, Any], region: str = "CN") -> Prepared:
         if not model:
             raise RowError("a product has no model")
         products.append(
-            {
-                "model": model,
-                "serial": _text(item.get("serial"), "serial", 80),
-                "purchase_date": _date(item.get("purchase_date"), "purchase_date"),
-                "install_date": _date(item.get("install_date"), "install_date"),
-                "dealer": _text(item.get("dealer"), "dealer", 120),
-                "service_provider": _text(item.get("service_provider"), "service_provider", 120),
-                "warranty_end": _date(item.get("warranty_end"), "warranty_end"),
-            }
+            (  # the products table's columns, in order
+                model,
+                _text(item.get("serial"), "serial", 80),
+                _date(item.get("purchase_date"), "purchase_date"),
+                _date(item.get("install_date"), "install_date"),
+                _text(item.get("dealer"), "dealer", 120),
+                _text(item.get("service_provider"), "service_provider", 120),
+                _date(item.get("warranty_end"), "warranty_end"),
+            )
         )
     tags = [str(t)[:40] for t in _list(row.get("tags"), "tags")]
     return Prepared(
@@ -258,7 +268,7 @@ def encode(p: Prepared, copy_text: bool) -> Encoded:
             p.tier,
             p.preferred_dialect,
             p.account_manager,
-            json.dumps(p.tags, ensure_ascii=False),
+            orjson.dumps(p.tags).decode(),
             p.site,
             home.city if home else None,
             home.district if home else None,
@@ -286,24 +296,7 @@ def encode(p: Prepared, copy_text: bool) -> Encoded:
                 ),
             )
         )
-    products = [
-        (
-            item["serial"],
-            _values(
-                (
-                    item["model"],
-                    item["serial"],
-                    item["purchase_date"],
-                    item["install_date"],
-                    item["dealer"],
-                    item["service_provider"],
-                    item["warranty_end"],
-                ),
-                copy_text,
-            ),
-        )
-        for item in p.products
-    ]
+    products = [(item[1], _values(item, copy_text)) for item in p.products]
     return p.name, phones, customer, addresses, products
 
 
@@ -328,6 +321,17 @@ def prepare_batch(batch: Batch, copy_text: bool = False) -> list[tuple[int, Enco
         except RowError as exc:
             out.append((line, str(exc), record))
     return out
+
+
+def _worker_start() -> None:
+    """Turn off the cyclic garbage collector in a worker process.
+
+    A worker only turns lines into tuples of strings, which hold no reference cycles,
+    so reference counting frees each batch. The collector still ran every ~700
+    allocations and walked the batch being built, about 8 % of a worker's time
+    (prepare_batch 63.9 instead of 70.7 µs a row, measured on 100 k synthetic rows).
+    """
+    gc.disable()
 
 
 def _parse_json_line(line: bytes) -> dict[str, Any] | str:
@@ -478,7 +482,7 @@ class Importer:
         if workers:
             import multiprocessing
 
-            pool = multiprocessing.get_context("fork").Pool(workers)
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start)
             results: Iterator[list[tuple[int, Encoded | str, Any]]] = pool.imap(work, batches)
         else:
             pool = None
