@@ -447,18 +447,27 @@ class CustomerSearch:
         return []
 
     def _address_candidates(self, conn: Connection, query: Query) -> set[int]:
+        """Customers with an address whose detail holds the query's road and number, or
+        failing that the start of its detail, inside the query's district and city.
+
+        The text index covers the detail only (migration 0005): a needle is always cut
+        from the query's detail, and the place is matched by the district and city
+        columns, so the stored area names would only add trigrams. The final
+        ``needle in stored`` check keeps the two backends' rows the same where their
+        indexes differ (FTS5's trigram tokenizer folds case, LIKE does not).
+        """
         assert query.address is not None
         detail = query.address.detail
         needles = [n for n in (query.address.street, detail[:12], detail[:6]) if n and len(n) >= 3]
         for needle in dict.fromkeys(needles):
             if self.postgres:
                 escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                statement = select(Address.customer_id, Address.normalised).where(
-                    Address.normalised.like(f"%{escaped}%", escape="\\")
+                statement = select(Address.customer_id, Address.detail).where(
+                    Address.detail.like(f"%{escaped}%", escape="\\")
                 )
             else:
                 phrase = '"' + needle.replace('"', '""') + '"'
-                statement = select(Address.customer_id, Address.normalised).where(
+                statement = select(Address.customer_id, Address.detail).where(
                     Address.id.in_(
                         text("SELECT rowid FROM addresses_fts WHERE addresses_fts MATCH :q")
                         .bindparams(q=phrase)
@@ -470,7 +479,7 @@ class CustomerSearch:
             if query.address.city:
                 statement = statement.where(Address.city == query.address.city)
             rows = conn.execute(statement.order_by(Address.id).limit(CAP)).all()
-            found = {cid for cid, normalised in rows if needle in normalised}
+            found = {cid for cid, stored in rows if needle in stored}
             if found:
                 return found
         return set()

@@ -73,12 +73,15 @@ JsonList = JSON().with_variant(JSONB(), "postgresql")
 
 
 # Search structures that exist per backend and so cannot be declared once in the
-# metadata: the (district, text) GIN index on PostgreSQL (btree_gin + pg_trgm; or, where
-# btree_gin is missing, a text-only GIN and a (district, city) B-tree), the (district,
-# city) B-tree and the FTS5 table with its shadow tables on SQLite (migrations 0002,
-# 0004). Schema comparisons skip them through managed_by_migrations_only().
+# metadata: the (district, detail) GIN index on PostgreSQL (btree_gin + pg_trgm; or, where
+# btree_gin is missing, a detail-only GIN and a (district, city) B-tree), the (district,
+# city) B-tree and the FTS5 table over the detail with its shadow tables on SQLite
+# (migrations 0002, 0004, 0005; the older names stay listed for databases on the way
+# through them). Schema comparisons skip them through managed_by_migrations_only().
 _BACKEND_SEARCH_INDEXES = frozenset(
     {
+        "ix_addresses_district_detail_trgm",
+        "ix_addresses_detail_trgm",
         "ix_addresses_district_normalised_trgm",
         "ix_addresses_normalised_trgm",
         "ix_addresses_district_city",
@@ -251,11 +254,13 @@ class CustomerPhone(Base):
 class Address(Base):
     """An address as given (``raw``) and as parsed by :func:`screenpop.address.parse_address`.
 
-    ``normalised`` is what search compares: full area names then the normalised detail,
-    so ``5号楼``/``五栋``/``5幢`` and full-width digits all meet. PostgreSQL indexes it
-    with one GIN over (district, trigrams of the text), SQLite with an FTS5 trigram
-    table kept in sync by triggers and a (district, city) B-tree (migrations 0002,
-    0004); those per-backend indexes are not declared here.
+    ``normalised`` is the whole address in canonical spelling (full area names then the
+    normalised detail, so ``5号楼``/``五栋``/``5幢`` and full-width digits all meet); the
+    importer merges duplicate addresses on it. Text search looks in ``detail`` inside
+    the ``district``: PostgreSQL with one GIN over (district, trigrams of the detail),
+    SQLite with an FTS5 trigram table over the detail kept in sync by triggers and a
+    (district, city) B-tree (migrations 0002, 0004, 0005); those per-backend indexes
+    are not declared here.
     """
 
     __tablename__ = "addresses"
@@ -277,6 +282,24 @@ class Address(Base):
 
     def __repr__(self) -> str:
         return f"Address(id={self.id!r}, customer_id={self.customer_id!r})"
+
+    @classmethod
+    def from_text(cls, raw: str, prior_city: str | None = None) -> Address:
+        """The address with its parsed columns filled in, the way every writer but the
+        bulk importer (which renders rows itself) stores one."""
+        # imported here: screenpop.address builds the national place table on import
+        from screenpop.address import parse_address
+
+        parsed = parse_address(raw, prior_city=prior_city)
+        return cls(
+            raw=raw,
+            province=parsed.province,
+            city=parsed.city,
+            district=parsed.district,
+            street=parsed.street,
+            detail=parsed.detail,
+            normalised=parsed.normalised,
+        )
 
 
 class Product(Base):

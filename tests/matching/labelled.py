@@ -275,17 +275,7 @@ def add_hard_cases(engine: Engine) -> list[Labelled]:
             keys = parse_phone(number)
             assert keys is not None
             customer.phones = [CustomerPhone(e164=keys.candidates[0], kind=keys.kind)]
-            customer.addresses = [
-                Address(
-                    raw=raw,
-                    province=parsed.province,
-                    city=parsed.city,
-                    district=parsed.district,
-                    street=parsed.street,
-                    detail=parsed.detail,
-                    normalised=parsed.normalised,
-                )
-            ]
+            customer.addresses = [Address.from_text(raw)]
             session.add(customer)
             session.flush()
             ids.append(customer.id)

@@ -145,7 +145,7 @@ def test_place_first_search_indexes_and_their_downgrade(db_url) -> None:
     from alembic import command
 
     engine = make_engine(db_url)
-    upgrade(engine)
+    upgrade(engine, "0004")
     postgres = engine.dialect.name == "postgresql"
     indexes = _search_indexes(engine)
     assert indexes["ix_customers_district_name_pinyin"] == ["district", "name_pinyin"]
@@ -172,6 +172,62 @@ def test_place_first_search_indexes_and_their_downgrade(db_url) -> None:
     assert "ix_customers_district_name_pinyin" not in before
     assert "ix_addresses_district_city" in before
     assert ("ix_addresses_normalised_trgm" in before) == postgres
-    upgrade(engine)
+    upgrade(engine, "0004")
     assert _search_indexes(engine) == indexes
+    engine.dispose()
+
+
+def _index_definition(engine, name: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": name}
+        ).scalar()
+
+
+def _fts_sql(engine) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT sql FROM sqlite_master WHERE name = 'addresses_fts'")
+        ).scalar()
+
+
+def test_address_detail_search_index_and_its_downgrade(db_url) -> None:
+    """0005: the address text index covers the detail, on both backends; addresses
+    stored before the upgrade are found after it (the FTS5 table is rebuilt, the GIN
+    built over the rows), and the downgrade restores the normalised-text index."""
+    from alembic import command
+
+    from hotline.db.models import Address
+    from screenpop.search import CustomerSearch
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0004")
+    postgres = engine.dialect.name == "postgresql"
+    with Session(engine) as session, session.begin():
+        customer = Customer(name="林小红")
+        customer.addresses.append(Address.from_text("广州市天河区体育西路103号维多利广场B座"))
+        session.add(customer)
+        session.flush()
+        customer_id = customer.id
+    upgrade(engine)
+    if postgres:
+        definition = _index_definition(engine, "ix_addresses_district_detail_trgm")
+        assert "USING gin (district, detail gin_trgm_ops)" in definition
+        assert _index_definition(engine, "ix_addresses_district_normalised_trgm") is None
+    else:
+        assert "fts5(detail," in _fts_sql(engine)
+    found = CustomerSearch(engine).search("天河区体育西路103号")
+    assert [c.customer_id for c in found] == [customer_id]
+    assert "address" in found[0].matched
+
+    with engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    if postgres:
+        definition = _index_definition(engine, "ix_addresses_district_normalised_trgm")
+        assert "USING gin (district, normalised gin_trgm_ops)" in definition
+        assert _index_definition(engine, "ix_addresses_district_detail_trgm") is None
+    else:
+        assert "fts5(normalised," in _fts_sql(engine)
     engine.dispose()

@@ -25,7 +25,6 @@ from sqlalchemy.orm import selectinload
 from hotline.api import HotlineError, InvalidRequest, SessionDep
 from hotline.auth import Principal, Role, require
 from hotline.db.models import Address, CallLog, Customer, CustomerPhone, Product, Tier
-from screenpop.address import parse_address
 from screenpop.matcher import MAX_QUERY, QueryError
 from screenpop.phone import parse_phone, region_of
 from screenpop.search import CustomerSearch
@@ -287,21 +286,7 @@ def _phone_rows(numbers: list[str], existing: set[str]) -> list[CustomerPhone]:
 
 
 def _address_rows(raws: list[str], prior_city: str | None) -> list[Address]:
-    rows = []
-    for raw in raws:
-        parsed = parse_address(raw, prior_city=prior_city)
-        rows.append(
-            Address(
-                raw=raw,
-                province=parsed.province,
-                city=parsed.city,
-                district=parsed.district,
-                street=parsed.street,
-                detail=parsed.detail,
-                normalised=parsed.normalised,
-            )
-        )
-    return rows
+    return [Address.from_text(raw, prior_city) for raw in raws]
 
 
 def _check_commercial(principal: Principal, tier: Tier | None, manager: str | None) -> None:
