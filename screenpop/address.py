@@ -209,6 +209,18 @@ def _city_reading(head: str, rest: str, province: str | None, tables: _Tables) -
     return cities
 
 
+def _district_sharing_shi(cities: list[City], rest: str) -> tuple[City, str] | None:
+    """The district of 青岛市北区 and 济南市中区: 市北区 and 市中区 begin with the 市 that
+    ended the city's name, so people write it once, and the longest city name (青岛市)
+    leaves 北区, which is no district. Only the full name counts: 青岛市北京路 is a road
+    of 青岛, not 市北 + 京路."""
+    for city in cities:
+        for district in city.districts:
+            if district[0] == "市" and rest.startswith(district[1:]):
+                return city, district
+    return None
+
+
 def is_official_name(text: str) -> bool:
     """True when ``text`` is the full official name of a province, city or district."""
     return text in _tables().official
@@ -228,10 +240,11 @@ def parse_address(text: str, prior_city: str | None = None) -> ParsedAddress:
     candidates: list[City] = []
     if taken := _take(rest, tables.provinces, tables.province_lengths):
         province, rest = tables.provinces[taken[0]], taken[1]
+    city_head = ""
     if (taken := _take(rest, tables.cities, tables.city_lengths)) and (
         cities := _city_reading(taken[0], taken[1], province, tables)
     ):
-        candidates, rest = cities, taken[1]
+        (city_head, rest), candidates = taken, cities
     if not candidates and province in tables.city_names:  # 北京市 is both
         candidates = [city_named(province)]
     if taken := _take(rest, tables.districts, tables.district_lengths):
@@ -245,6 +258,13 @@ def parse_address(text: str, prior_city: str | None = None) -> ParsedAddress:
             district = options[0][1]
             if len({c for c, _ in options}) == 1:
                 candidates = [options[0][0]]
+    if (
+        district is None
+        and city_head.endswith("市")
+        and (shared := _district_sharing_shi(candidates, rest))
+    ):
+        (city, district), rest = shared, rest[len(shared[1]) - 1 :]
+        candidates = [city]
     ambiguous = district is not None and len(candidates) != 1
     if len(candidates) == 1:
         city_name, province = candidates[0].name, candidates[0].province

@@ -98,3 +98,23 @@ def test_short_names_that_are_both_a_city_and_a_district() -> None:
     assert parse_address("长沙芙蓉区五一大道1号").city == "长沙市"
     assert parse_address("吉林市船营区").province == "吉林省"
     assert parse_address("吉林长春朝阳区").city == "长春市"
+
+
+@pytest.mark.parametrize(
+    ("text", "city", "district", "detail"),
+    [
+        ("青岛市北区东风大街68号", "青岛市", "市北区", "东风街68号"),
+        ("青岛市市北区东风大街68号", "青岛市", "市北区", "东风街68号"),
+        ("山东省青岛市南区香港中路1号", "青岛市", "市南区", "香港中路1号"),
+        ("济南市中区和平大道276号", "济南市", "市中区", "和平大道276号"),
+        ("乐山市中区", "乐山市", "市中区", ""),
+        # only the district's full name shares the 市: these are roads of the city
+        ("青岛市北京路88号", "青岛市", None, "北京路88号"),
+        ("济南市中山路1号", "济南市", None, "中山路1号"),
+    ],
+)
+def test_a_district_that_begins_with_the_cities_shi(text, city, district, detail) -> None:
+    """市北区, 市南区, 市中区: people write the 市 once (青岛市北区), and the parser read
+    青岛市 + 北区 (no district, 北区 in the detail) until 2026-12-01."""
+    parsed = parse_address(text)
+    assert (parsed.city, parsed.district, parsed.detail) == (city, district, detail)
