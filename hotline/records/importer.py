@@ -89,19 +89,9 @@ _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 def _copy_line(fields: tuple[Any, ...]) -> str:
     """The values as one line of PostgreSQL's COPY text format (``\\N`` is NULL).
 
-    Rendered plainly first, then checked once: a line with one tab per separator, one
-    backslash per NULL and no line break had nothing to escape, which is nearly every
-    line. Checking the whole line with a few C-level counts instead of each value with
-    a regular expression took this from ~2.2 to ~1.1 µs a line (~40 values a row).
+    One loop without a call per value: this runs for ~40 values per imported row, and a
+    helper function per value was a fifth of the worker's time.
     """
-    line = "\t".join(["\\N" if v is None else v if v.__class__ is str else str(v) for v in fields])
-    if (
-        line.count("\t") == len(fields) - 1
-        and line.count("\\") == fields.count(None)
-        and "\n" not in line
-        and "\r" not in line
-    ):
-        return line
     parts = []
     for value in fields:
         if value is None:
