@@ -191,6 +191,15 @@ def _fts_sql(engine) -> str | None:
         ).scalar()
 
 
+def _assert_address_text_index_over(engine, column: str, not_over: str) -> None:
+    if engine.dialect.name == "postgresql":
+        definition = _index_definition(engine, f"ix_addresses_district_{column}_trgm")
+        assert f"USING gin (district, {column} gin_trgm_ops)" in definition
+        assert _index_definition(engine, f"ix_addresses_district_{not_over}_trgm") is None
+    else:
+        assert f"fts5({column}," in _fts_sql(engine)
+
+
 def test_address_detail_search_index_and_its_downgrade(db_url) -> None:
     """0005: the address text index covers the detail, on both backends; addresses
     stored before the upgrade are found after it (the FTS5 table is rebuilt, the GIN
@@ -202,7 +211,6 @@ def test_address_detail_search_index_and_its_downgrade(db_url) -> None:
 
     engine = make_engine(db_url)
     upgrade(engine, "0004")
-    postgres = engine.dialect.name == "postgresql"
     with Session(engine) as session, session.begin():
         customer = Customer(name="林小红")
         customer.addresses.append(Address.from_text("广州市天河区体育西路103号维多利广场B座"))
@@ -210,12 +218,7 @@ def test_address_detail_search_index_and_its_downgrade(db_url) -> None:
         session.flush()
         customer_id = customer.id
     upgrade(engine)
-    if postgres:
-        definition = _index_definition(engine, "ix_addresses_district_detail_trgm")
-        assert "USING gin (district, detail gin_trgm_ops)" in definition
-        assert _index_definition(engine, "ix_addresses_district_normalised_trgm") is None
-    else:
-        assert "fts5(detail," in _fts_sql(engine)
+    _assert_address_text_index_over(engine, "detail", not_over="normalised")
     found = CustomerSearch(engine).search("天河区体育西路103号")
     assert [c.customer_id for c in found] == [customer_id]
     assert "address" in found[0].matched
@@ -224,10 +227,5 @@ def test_address_detail_search_index_and_its_downgrade(db_url) -> None:
         config = alembic_config()
         config.attributes["connection"] = conn
         command.downgrade(config, "0004")
-    if postgres:
-        definition = _index_definition(engine, "ix_addresses_district_normalised_trgm")
-        assert "USING gin (district, normalised gin_trgm_ops)" in definition
-        assert _index_definition(engine, "ix_addresses_district_detail_trgm") is None
-    else:
-        assert "fts5(normalised," in _fts_sql(engine)
+    _assert_address_text_index_over(engine, "normalised", not_over="detail")
     engine.dispose()

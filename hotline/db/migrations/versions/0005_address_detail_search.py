@@ -64,40 +64,33 @@ def _index_names() -> set[str]:
     }
 
 
-def upgrade() -> None:
+def _move_text_index(old: str, new: str) -> None:
+    """Rebuild the address text index over column ``new`` instead of ``old``.
+
+    Upgrade and downgrade are the same move in opposite directions. On PostgreSQL the
+    index is the one migration 0004 left: (district, text) where btree_gin is
+    available, the text alone (beside a (district, city) B-tree) where it is not.
+    """
     if op.get_bind().dialect.name != "postgresql":
-        _replace_fts("detail")
+        _replace_fts(new)
         return
     op.execute("SET LOCAL maintenance_work_mem = '1GB'")
-    names = _index_names()
-    if "ix_addresses_district_normalised_trgm" in names:  # btree_gin (migration 0004)
+    if f"ix_addresses_district_{old}_trgm" in _index_names():
         op.execute(
-            "CREATE INDEX ix_addresses_district_detail_trgm ON addresses "
-            "USING gin (district, detail gin_trgm_ops)"
+            f"CREATE INDEX ix_addresses_district_{new}_trgm ON addresses "
+            f"USING gin (district, {new} gin_trgm_ops)"
         )
-        op.execute("DROP INDEX ix_addresses_district_normalised_trgm")
-    else:  # no btree_gin: a text-only GIN beside the (district, city) B-tree
+        op.execute(f"DROP INDEX ix_addresses_district_{old}_trgm")
+    else:
         op.execute(
-            "CREATE INDEX ix_addresses_detail_trgm ON addresses USING gin (detail gin_trgm_ops)"
+            f"CREATE INDEX ix_addresses_{new}_trgm ON addresses USING gin ({new} gin_trgm_ops)"
         )
-        op.execute("DROP INDEX IF EXISTS ix_addresses_normalised_trgm")
+        op.execute(f"DROP INDEX IF EXISTS ix_addresses_{old}_trgm")
+
+
+def upgrade() -> None:
+    _move_text_index("normalised", "detail")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        _replace_fts("normalised")
-        return
-    op.execute("SET LOCAL maintenance_work_mem = '1GB'")
-    names = _index_names()
-    if "ix_addresses_district_detail_trgm" in names:
-        op.execute(
-            "CREATE INDEX ix_addresses_district_normalised_trgm ON addresses "
-            "USING gin (district, normalised gin_trgm_ops)"
-        )
-        op.execute("DROP INDEX ix_addresses_district_detail_trgm")
-    else:
-        op.execute(
-            "CREATE INDEX ix_addresses_normalised_trgm ON addresses "
-            "USING gin (normalised gin_trgm_ops)"
-        )
-        op.execute("DROP INDEX IF EXISTS ix_addresses_detail_trgm")
+    _move_text_index("detail", "normalised")
