@@ -7,7 +7,7 @@
 ``load`` writes the synthetic file under /var/lib/hotline/bench (never into the repo),
 creates the database from template0 with LC_CTYPE C.UTF-8 (pg_trgm needs a UTF-8 ctype
 to see Hanzi, research §4.2), migrates it and times ``hotline import`` on it. ``query``
-times the same search code the API runs (:mod:`screenpop.search`), one query at a time,
+times the same search code the API runs (:mod:`hotline.matching.search`), one query at a time,
 and writes JSON results next to the data (``--label`` suffixes the file, e.g. ``before``
 when run from an older checkout). The corrupted kinds (a wrong last, first or middle
 character, swapped pinyin letters) time the typo fallbacks, which only run when the
@@ -44,9 +44,9 @@ def _url(db: str) -> str:
 
 
 def load(customers: int, db: str, seed: int, label: str = "", baseline: str = "") -> dict[str, Any]:
+    from hotline.customers.gen import write_file
+    from hotline.customers.importer import import_file
     from hotline.db.session import make_engine, upgrade
-    from hotline.records.gen import write_file
-    from hotline.records.importer import import_file
 
     DATA.mkdir(parents=True, exist_ok=True)
     data = DATA / f"customers-{customers}-seed{seed}.jsonl"
@@ -123,8 +123,8 @@ def _wrong_char(name: str, at: int, rng: random.Random) -> str | None:
     another surname (position 0) or given-name character of the generator's lists,
     never one that reads the same. None for a compound surname (a given name's first
     character is then not at position 1, and the surname is not one character)."""
-    from hotline.records.gen import GIVEN, SURNAMES
-    from screenpop.keys import split_surname, syllables
+    from hotline.customers.gen import GIVEN, SURNAMES
+    from hotline.matching.keys import split_surname, syllables
 
     if len(split_surname(name)[0]) != 1:
         return None
@@ -139,7 +139,7 @@ def _wrong_char(name: str, at: int, rng: random.Random) -> str | None:
 
 def query(db: str, samples: int, seed: int, label: str = "", baseline: str = "") -> dict[str, Any]:
     from hotline.db.session import make_engine
-    from screenpop.search import CustomerSearch
+    from hotline.matching.search import CustomerSearch
 
     # the API's engine (pool_pre_ping included), so the figure is what an agent sees
     engine = make_engine(_url(db))

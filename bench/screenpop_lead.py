@@ -34,7 +34,7 @@ async def run_mode(mode: str, calls: int, rate: float, ack_timeout: float) -> di
     from dialplans.sipp import CallSpec, start_agent, start_calls
     from hotline.db.models import Customer, CustomerPhone
     from hotline.db.session import make_engine, session_factory
-    from screenpop.client import AgentClient
+    from tests.support.agent_client import AgentClient
 
     numbers = [f"1360000{n:04d}" for n in range(calls)]
     connects: dict[str, float] = {}

@@ -12,8 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hotline.agents_cli import agents_app
-from hotline.records.cli import gen_command, import_command
+from hotline.agents.cli import agents_app
+from hotline.customers.cli import gen_command, import_command
+from hotline.lab import lab_config
 from hotline.routing.cli import route_app
 from hotline.settings import Settings, SettingsError, load_settings
 
@@ -49,18 +50,6 @@ def _logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
-def lab_config(settings: Settings):
-    from dialplans.config import LabConfig
-
-    return LabConfig.default(
-        agents=settings.lab_agents,
-        ami_host=settings.ami_host,
-        ami_port=settings.ami_port,
-        ami_user=settings.ami_user,
-        ami_secret=settings.ami_secret.get_secret_value(),
     )
 
 

@@ -93,8 +93,8 @@ async def _demo(settings: Settings, calls: int, interval: float, console: Consol
     from dialplans.sipp import CallSpec, SippRun, start_agent, start_calls
     from hotline.api.app import create_app
     from hotline.auth import Role, create_token
-    from hotline.cli import lab_config
     from hotline.db.session import make_engine, upgrade
+    from hotline.lab import lab_config
     from hotline.service import CallService
 
     cfg = lab_config(settings)
@@ -103,7 +103,7 @@ async def _demo(settings: Settings, calls: int, interval: float, console: Consol
     upgrade(settings.database_url)
     console.print(f"seeded {seed_customers(settings.database_url)} demo customers")
     engine = make_engine(settings.database_url)
-    from hotline.agents import save_agent
+    from hotline.agents.directory import save_agent
     from hotline.db.session import session_factory
 
     with session_factory(engine)() as session:  # the service's login hook applies these

@@ -161,7 +161,7 @@ class CallService:
         self.publisher.load_customer = customer_loader(sessions)
         # Queue membership follows the agents' skills, re-applied on every AMI login
         # (so an Asterisk restart, which forgets dynamic members, heals itself).
-        from hotline.agents import membership_login_hook
+        from hotline.agents.directory import membership_login_hook
 
         self.membership = membership_login_hook(sessions, settings.queue_names)
         self.bridge.add_login_hook(self._after_login)

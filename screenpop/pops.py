@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotline.ami.events import AMIEvent
+from hotline.types import agent_stream
 
 
 class PushType(enum.StrEnum):
@@ -34,7 +35,7 @@ class Push:
 
     @property
     def stream(self) -> str:
-        return f"agent:{self.agent}"
+        return agent_stream(self.agent)
 
     def message(self) -> dict[str, Any]:
         return {"type": str(self.type), "linkedid": self.linkedid, **self.data}

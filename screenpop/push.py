@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hotline.api.routes.ws import ack_stream
 from hotline.bus import Bus
+from hotline.types import ack_stream
 from screenpop.pops import Push, PushType
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from hotline.api.routes import agents_admin, calls, customers, health, routing, 
 from hotline.bus import make_bus
 from hotline.db.session import make_engine, session_factory, upgrade
 from hotline.settings import Settings
-from screenpop import wallboard, web
+from screenpop import web
 
 __all__ = ["create_app"]
 
@@ -142,7 +142,6 @@ def create_app(settings: Settings, service: object | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(agents_admin.router)
     app.include_router(supervisor.router)
-    app.include_router(wallboard.router)
     app.include_router(ws.router)
     app.include_router(web.router)
     app.mount("/static", web.static_files(), name="static")

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
-from screenpop.keys import name_keys
+from hotline.matching.keys import name_keys
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -169,7 +169,7 @@ class Customer(Base):
     """One customer of the national record (a person or a shop).
 
     ``name_pinyin`` and ``name_initials`` are search keys derived from ``name`` (see
-    :mod:`screenpop.keys`): assigning ``name`` through the ORM recomputes them, so they
+    :mod:`hotline.matching.keys`): assigning ``name`` through the ORM recomputes them, so they
     cannot drift; bulk loaders (the importer) compute them with the same function.
     ``city`` and ``district`` copy the primary address's, because a name is never
     unique (294 282 people are called 张伟) and the matcher narrows it by place with one
@@ -252,7 +252,7 @@ class CustomerPhone(Base):
 
 
 class Address(Base):
-    """An address as given (``raw``) and as parsed by :func:`screenpop.address.parse_address`.
+    """An address as given (``raw``) and as parsed (:func:`hotline.matching.address.parse_address`).
 
     ``normalised`` is the whole address in canonical spelling (full area names then the
     normalised detail, so ``5号楼``/``五栋``/``5幢`` and full-width digits all meet); the
@@ -287,8 +287,8 @@ class Address(Base):
     def from_text(cls, raw: str, prior_city: str | None = None) -> Address:
         """The address with its parsed columns filled in, the way every writer but the
         bulk importer (which renders rows itself) stores one."""
-        # imported here: screenpop.address builds the national place table on import
-        from screenpop.address import parse_address
+        # imported here: hotline.matching.address builds the national place table on import
+        from hotline.matching.address import parse_address
 
         parsed = parse_address(raw, prior_city=prior_city)
         return cls(

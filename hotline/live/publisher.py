@@ -43,10 +43,9 @@ from hotline.live.state import (
     QueueUpdated,
     StateReset,
 )
+from hotline.types import SNAPSHOT_KEY, SUPERVISOR_STREAM
 
 __all__ = [
-    "SNAPSHOT_KEY",
-    "SUPERVISOR_STREAM",
     "LivePublisher",
     "get_snapshot",
     "set_snapshot",
@@ -54,8 +53,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SUPERVISOR_STREAM = "supervisor"
-SNAPSHOT_KEY = "live:snapshot"  # under the bus's prefix, e.g. hotline:live:snapshot
 
 _MEMORY: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 

@@ -12,8 +12,8 @@ import asyncio
 import pytest
 
 from dialplans.sipp import CallSpec, start_calls
-from screenpop.client import AgentClient
 from tests.e2e.conftest import seed_customer, wait_rows
+from tests.support.agent_client import AgentClient
 
 pytestmark = pytest.mark.asterisk
 

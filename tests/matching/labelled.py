@@ -27,9 +27,9 @@ from pathlib import Path
 from rapidfuzz.distance import OSA
 from sqlalchemy import Engine, text
 
-from hotline.records.gen import GIVEN, SURNAMES, generate, write_jsonl
-from hotline.records.importer import import_file
-from screenpop.keys import name_keys, split_surname, syllables
+from hotline.customers.gen import GIVEN, SURNAMES, generate, write_jsonl
+from hotline.customers.importer import import_file
+from hotline.matching.keys import name_keys, split_surname, syllables
 
 SEED = 7
 CUSTOMERS = 3000
@@ -264,8 +264,8 @@ def add_hard_cases(engine: Engine) -> list[Labelled]:
     from sqlalchemy.orm import Session
 
     from hotline.db.models import Address, Customer, CustomerPhone
-    from screenpop.address import parse_address
-    from screenpop.phone import parse_phone
+    from hotline.matching.address import parse_address
+    from hotline.matching.phone import parse_phone
 
     ids = []
     with Session(engine) as session, session.begin():

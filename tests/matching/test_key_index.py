@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from hotline.db.models import Customer
 from hotline.db.session import make_engine, upgrade
-from screenpop.matcher import parse_query
-from screenpop.search import CustomerSearch, KeyIndex, _all_syllables
+from hotline.matching.matcher import parse_query
+from hotline.matching.search import CustomerSearch, KeyIndex, _all_syllables
 
 KEYS = ["liweiming", "zhangweiming", "zhangxiaoming", "zhangweihua", "weiming", "liming"]
 

@@ -12,9 +12,9 @@ import json
 
 import pytest
 
+from hotline.customers.importer import import_file
 from hotline.db.session import make_engine, upgrade
-from hotline.records.importer import import_file
-from screenpop.search import CustomerSearch
+from hotline.matching.search import CustomerSearch
 
 RECORDS = [
     ("马建国", "09335123456", "甘肃省平凉市崆峒区西大街12号"),

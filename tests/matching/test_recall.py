@@ -7,7 +7,7 @@ from collections import defaultdict
 import pytest
 
 from hotline.db.session import make_engine, upgrade
-from screenpop.search import CustomerSearch
+from hotline.matching.search import CustomerSearch
 from tests.matching import labelled
 
 

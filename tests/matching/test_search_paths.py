@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from hotline.db.models import Address, Customer, CustomerPhone
 from hotline.db.session import make_engine, upgrade
-from screenpop.matcher import PHONE_POINTS, parse_query, score
-from screenpop.search import CustomerSearch, KeyIndex
+from hotline.matching.matcher import PHONE_POINTS, parse_query, score
+from hotline.matching.search import CustomerSearch, KeyIndex
 
 
 def _seed(url: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from screenpop.address import cn_numeral_to_int, normalise, parse_address
+from hotline.matching.address import cn_numeral_to_int, normalise, parse_address
 
 RECORD = "北京市朝阳区建国路88号SOHO现代城5号楼1502"
 

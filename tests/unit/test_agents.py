@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from hotline.agents import (
+from hotline.agents.directory import (
     InterfaceInUseError,
     InvalidAgentError,
     MembershipSyncError,
@@ -473,7 +473,7 @@ def test_cli_add_list_remove(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -
 
     from typer.testing import CliRunner
 
-    from hotline.agents_cli import agents_app
+    from hotline.agents.cli import agents_app
 
     monkeypatch.setenv("HOTLINE_DATABASE_URL", sqlite_url)
     runner = CliRunner()

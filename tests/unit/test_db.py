@@ -207,7 +207,7 @@ def test_address_detail_search_index_and_its_downgrade(db_url) -> None:
     from alembic import command
 
     from hotline.db.models import Address
-    from screenpop.search import CustomerSearch
+    from hotline.matching.search import CustomerSearch
 
     engine = make_engine(db_url)
     upgrade(engine, "0004")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from hotline.records.gen import CITIES as SAMPLE_CITIES
+from hotline.customers.gen import CITIES as SAMPLE_CITIES
+from hotline.matching.phone import Region, parse_phone, region_of
+from hotline.matching.places import CITIES, city_named, short_name
 from hotline.routing.regions import default_table
-from screenpop.phone import Region, parse_phone, region_of
-from screenpop.regions import CITIES, city_named, short_name
 
 
 def test_every_prefecture_and_county_level_area_is_known() -> None:

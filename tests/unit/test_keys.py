@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from screenpop.keys import name_keys, normalise_typed_pinyin, split_surname
+from hotline.matching.keys import name_keys, normalise_typed_pinyin, split_surname
 
 
 @pytest.mark.parametrize(

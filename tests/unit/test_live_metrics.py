@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hotline.live.metrics import CONTENT_TYPE, render
 from hotline.live.state import LiveState
-from tests.replay import read_ami
+from tests.support.replay import read_ami
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
 SAMPLE = re.compile(

@@ -10,8 +10,9 @@ import pytest
 
 from hotline.ami.events import AMIEvent
 from hotline.bus import BusMessage, MemoryBus, RedisBus
-from hotline.live.publisher import SUPERVISOR_STREAM, LivePublisher, get_snapshot, set_snapshot
+from hotline.live.publisher import LivePublisher, get_snapshot, set_snapshot
 from hotline.live.state import LinkChanged, LiveState, StateReset
+from hotline.types import SUPERVISOR_STREAM
 
 T0 = 1_772_413_200.0  # 2026-03-02 09:00 Asia/Shanghai
 Q = "cantonese"

@@ -32,7 +32,7 @@ from hotline.live.state import (
     QueueUpdated,
     StateReset,
 )
-from tests.replay import final_records, read_ami
+from tests.support.replay import final_records, read_ami
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI).timestamp()  # 09:00 local

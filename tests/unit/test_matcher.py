@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from screenpop.matcher import CustomerView, QueryError, parse_query, score
+from hotline.matching.matcher import CustomerView, QueryError, parse_query, score
 
 
 def view(cid: int, name: str, phones=(), district=None, city=None, addresses=()) -> CustomerView:
-    from screenpop.keys import name_keys
+    from hotline.matching.keys import name_keys
 
     keys = name_keys(name)
     return CustomerView(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from screenpop.phone import Region, parse_phone, region_of
+from hotline.matching.phone import Region, parse_phone, region_of
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from screenpop.pops import PopTracker, PushType
-from tests.replay import FIXTURES, read_ami
+from tests.support.replay import FIXTURES, read_ami
 
 
 def pushes(name: str) -> list[tuple[str, str]]:

@@ -23,7 +23,7 @@ from hotline.live.queue_log import (
     parse_line,
 )
 from hotline.live.state import LiveState
-from tests.replay import final_records, read_ami
+from tests.support.replay import final_records, read_ami
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hotline.records.gen import generate
-from screenpop.phone import parse_phone, region_of
+from hotline.customers.gen import generate
+from hotline.matching.phone import parse_phone, region_of
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:

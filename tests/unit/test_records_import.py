@@ -8,10 +8,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from hotline.customers.gen import generate, write_csv, write_jsonl
+from hotline.customers.importer import import_file
 from hotline.db.models import Address, Customer, CustomerPhone, Product
 from hotline.db.session import make_engine, upgrade
-from hotline.records.gen import generate, write_csv, write_jsonl
-from hotline.records.importer import import_file
 
 
 def _count(engine, model) -> int:
@@ -98,7 +98,7 @@ def test_csv_and_jsonl_of_the_same_data_import_the_same(db_url, tmp_path: Path) 
 
 def test_copy_text_escaping_round_trips(db_url, tmp_path: Path) -> None:
     """Workers render COPY text themselves; a tab, newline or backslash must survive."""
-    from hotline.records.importer import _copy_line
+    from hotline.customers.importer import _copy_line
 
     assert _copy_line((None, 7, "a\tb\\c\nd\re", "plain")) == "\\N\t7\ta\\tb\\\\c\\nd\\re\tplain"
     upgrade(db_url)

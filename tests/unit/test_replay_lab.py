@@ -22,7 +22,7 @@ from hotline.calls.tracker import CallTracker
 from hotline.calls.writer import CallLogWriter
 from hotline.db.models import CallLog
 from hotline.db.session import make_engine, session_factory, upgrade
-from tests.replay import FIXTURES, events_from_bytes, final_records, read_ami
+from tests.support.replay import FIXTURES, events_from_bytes, final_records, read_ami
 
 SCENARIOS = sorted(p.stem for p in FIXTURES.glob("*.ami"))
 

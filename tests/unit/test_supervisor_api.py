@@ -22,9 +22,10 @@ from hotline.auth import Role, create_token, effective_routes, guards_of
 from hotline.bus import MemoryBus
 from hotline.db.models import Agent
 from hotline.db.session import make_engine, upgrade
-from hotline.live.publisher import SUPERVISOR_STREAM, LivePublisher
+from hotline.live.publisher import LivePublisher
 from hotline.live.state import LiveState
 from hotline.settings import load_settings
+from hotline.types import SUPERVISOR_STREAM
 
 T0 = 1_772_413_200.0  # 2026-03-02 09:00 Asia/Shanghai
 SNAP_AT = T0 + 90  # when the publisher took the snapshot

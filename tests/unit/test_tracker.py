@@ -23,7 +23,7 @@ from hotline.ami.events import AMIEvent
 from hotline.calls import tracker as tracker_module
 from hotline.calls.records import CallRecord, Outcome
 from hotline.calls.tracker import CallTracker
-from tests.replay import read_ami
+from tests.support.replay import read_ami
 
 T0 = 1_700_000_000.0
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"

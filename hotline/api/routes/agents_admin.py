@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from hotline.agents import (
+from hotline.agents.directory import (
     AGENT_ID_PATTERN,
     InterfaceInUseError,
     MembershipSyncError,

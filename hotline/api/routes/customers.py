@@ -7,7 +7,7 @@ What an agent may not change is the commercial part (``tier`` and
 ``account_manager``), which needs a supervisor; that is checked per field.
 
 Search input is hostile by default (it is a free-text box): it is length-capped,
-parsed by :func:`screenpop.matcher.parse_query` into keys that go to SQL as bound
+parsed by :func:`hotline.matching.matcher.parse_query` into keys that go to SQL as bound
 parameters only, and anything unsearchable (emoji only, an impossible number) is a
 clean 422 with ``error_id`` ``invalid-query``.
 """
@@ -25,9 +25,9 @@ from sqlalchemy.orm import selectinload
 from hotline.api import HotlineError, InvalidRequest, SessionDep
 from hotline.auth import Principal, Role, require
 from hotline.db.models import Address, CallLog, Customer, CustomerPhone, Product, Tier
-from screenpop.matcher import MAX_QUERY, QueryError
-from screenpop.phone import parse_phone, region_of
-from screenpop.search import CustomerSearch
+from hotline.matching.matcher import MAX_QUERY, QueryError
+from hotline.matching.phone import parse_phone, region_of
+from hotline.matching.search import CustomerSearch
 
 __all__ = ["router"]
 

@@ -51,7 +51,8 @@ from hotline.api import HotlineError, ServiceUnavailable
 from hotline.auth import Principal, Role, require, require_websocket
 from hotline.db.models import Agent
 from hotline.live.metrics import CONTENT_TYPE, render
-from hotline.live.publisher import SUPERVISOR_STREAM, get_snapshot
+from hotline.live.publisher import get_snapshot
+from hotline.types import SUPERVISOR_STREAM
 
 __all__ = ["CALLBACK_CONTEXT", "ORIGINATE_ACCEPT_WAIT", "STALE_AFTER", "aged", "router"]
 

@@ -25,16 +25,13 @@ from fastapi import (
 )
 
 from hotline.auth import Principal, Role, require_websocket
+from hotline.types import ack_stream, agent_stream
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["ws"])
 
 MAX_CLIENT_MESSAGE = 4096
-
-
-def ack_stream(linkedid: str) -> str:
-    return f"ack:{linkedid}"
 
 
 async def _pump(websocket: WebSocket, bus: Any, stream: str, cursor: str | None) -> None:
@@ -84,7 +81,7 @@ async def agent_socket(
     if not agent_id:
         raise WebSocketException(status.WS_1008_POLICY_VIOLATION, "no agent id")
     bus = websocket.app.state.bus
-    stream = f"agent:{agent_id}"
+    stream = agent_stream(agent_id)
     await websocket.accept()
     cursor = last_id if last_id else await bus.last_id(stream)
     await websocket.send_json({"type": "hello", "agent": agent_id, "last_id": cursor})

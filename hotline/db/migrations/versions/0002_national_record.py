@@ -8,7 +8,7 @@ warns when it finds that. SQLite: an FTS5 table with the trigram tokenizer over 
 column, kept in sync by triggers so every writer (ORM, importer, raw SQL) is covered.
 
 Existing customers get their pinyin keys computed here, in Python, because the keys
-come from :func:`screenpop.keys.name_keys` and not from SQL.
+come from :func:`hotline.matching.keys.name_keys` and not from SQL.
 
 Revision ID: 0002
 Revises: 0001
@@ -138,7 +138,7 @@ def upgrade() -> None:
 
 
 def _backfill_name_keys(bind: sa.Connection) -> None:
-    from screenpop.keys import name_keys
+    from hotline.matching.keys import name_keys
 
     customers = sa.table(
         "customers",

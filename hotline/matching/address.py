@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from screenpop.regions import CITIES, City, city_named, short_name
+from hotline.matching.places import CITIES, City, city_named, short_name
 
 __all__ = [
     "ParsedAddress",

@@ -9,7 +9,7 @@ It is also 10× faster than phonenumbers (1.4 µs vs 15 µs, research §0).
 
 Regions: phonenumbers' geocoder has no data for 16x, 19x and most of 17x (research §1),
 so mobile blocks come from the PyPI ``phone`` package (499 k seven-digit blocks, data
-2023-12) and landline area codes from :mod:`screenpop.regions` plus the same package.
+2023-12) and landline area codes from :mod:`hotline.matching.places` plus the same package.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from functools import cache
 
 import phonenumbers
 
-from screenpop.regions import CITIES
+from hotline.matching.places import CITIES
 
 __all__ = ["PhoneKeys", "Region", "area_code_of", "parse_phone", "region_of"]
 

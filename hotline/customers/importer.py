@@ -49,9 +49,9 @@ import orjson
 from sqlalchemy import Connection, Engine, func, select, text
 
 from hotline.db.models import Address, Customer, CustomerPhone, Product, Tier
-from screenpop.address import parse_address
-from screenpop.keys import name_keys
-from screenpop.phone import parse_phone, region_of
+from hotline.matching.address import parse_address
+from hotline.matching.keys import name_keys
+from hotline.matching.phone import parse_phone, region_of
 
 __all__ = ["ImportReport", "Importer", "import_file"]
 

@@ -50,8 +50,15 @@ from sqlalchemy import Connection, Engine, Integer, bindparam, column, select, t
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from hotline.db.models import Address, Customer
-from screenpop.keys import name_keys, syllables
-from screenpop.matcher import PHONE_POINTS, Candidate, CustomerView, Query, parse_query, score
+from hotline.matching.keys import name_keys, syllables
+from hotline.matching.matcher import (
+    PHONE_POINTS,
+    Candidate,
+    CustomerView,
+    Query,
+    parse_query,
+    score,
+)
 
 __all__ = ["CAP", "CustomerSearch", "KeyIndex"]
 
@@ -391,7 +398,7 @@ class CustomerSearch:
         characters wrong, half the name is all that is left, so 李伟 would list every
         X伟 and 李X of the district (hundreds at 10 M customers), which is not
         evidence of anyone; the scorer gives such a name no points either
-        (:func:`screenpop.matcher._name_points` wants three characters). A wrong
+        (:func:`hotline.matching.matcher._name_points` wants three characters). A wrong
         character that sounds close (陈金 for 陈静) is still found by the typo scan.
 
         A mistyped pinyin (``zhagnwei``) is an OSA scan over the national distinct

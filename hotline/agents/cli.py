@@ -52,7 +52,7 @@ def add_command(
     name: Annotated[str, typer.Option(help="display name")] = "",
 ) -> None:
     """Add an agent, or replace the one with this id (interface, skills and name)."""
-    from hotline.agents import InterfaceInUseError, InvalidAgentError, save_agent
+    from hotline.agents.directory import InterfaceInUseError, InvalidAgentError, save_agent
 
     engine, sessions = _sessions()
     try:
@@ -102,7 +102,7 @@ def remove_command(
     agent_id: Annotated[str, typer.Argument(help="agent id")],
 ) -> None:
     """Remove an agent (the next sync takes it out of its queues)."""
-    from hotline.agents import remove_agent
+    from hotline.agents.directory import remove_agent
 
     engine, sessions = _sessions()
     try:

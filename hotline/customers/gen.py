@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from screenpop.regions import City, city_named, short_name
+from hotline.matching.places import City, city_named, short_name
 
 __all__ = ["CSV_COLUMNS", "generate", "write_csv", "write_jsonl"]
 

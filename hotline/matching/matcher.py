@@ -4,7 +4,7 @@ A query is what an agent types or what the IVR knows: ``张伟 朝阳区``, ``13
 ``zhangwei``, ``zw 天河``, ``朝阳区建国路88号五号楼1502``. :func:`parse_query` splits it
 into a phone, a name (Hanzi or typed pinyin), a place and an address; :func:`score`
 rates one customer and names the fields that matched. The database half
-(:mod:`screenpop.search`) only fetches candidates, so ranking is the same code, and
+(:mod:`hotline.matching.search`) only fetches candidates, so ranking is the same code, and
 gives the same order, on SQLite and PostgreSQL.
 
 Scores are additive points, not probabilities: a matching phone (100) outweighs any
@@ -23,15 +23,15 @@ from dataclasses import dataclass, field, replace
 from rapidfuzz.distance import OSA
 from rapidfuzz.fuzz import ratio
 
-from screenpop.address import ParsedAddress, is_official_name, normalise, parse_address
-from screenpop.keys import (
+from hotline.matching.address import ParsedAddress, is_official_name, normalise, parse_address
+from hotline.matching.keys import (
     COMMON_SURNAMES,
     is_hanzi,
     name_keys,
     normalise_typed_pinyin,
     split_surname,
 )
-from screenpop.phone import parse_phone
+from hotline.matching.phone import parse_phone
 
 __all__ = ["Candidate", "CustomerView", "Query", "QueryError", "parse_query", "score"]
 
@@ -78,7 +78,7 @@ class Query:
 
 @dataclass(slots=True)
 class CustomerView:
-    """What scoring needs of a customer (loaded by :mod:`screenpop.search`)."""
+    """What scoring needs of a customer (loaded by :mod:`hotline.matching.search`)."""
 
     id: int
     name: str

@@ -27,8 +27,8 @@ def import_command(
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Import customers; every rejected row is listed with its reason in the report file."""
+    from hotline.customers.importer import import_file
     from hotline.db.session import make_engine, upgrade
-    from hotline.records.importer import import_file
     from hotline.settings import load_settings
 
     if not file.is_file():
@@ -58,7 +58,7 @@ def gen_command(
     seed: Annotated[int, typer.Option(help="Same seed, same file.")] = 1,
 ) -> None:
     """Write deterministic synthetic national customer data (never commit the output)."""
-    from hotline.records.gen import write_file
+    from hotline.customers.gen import write_file
 
     written = write_file(out, customers, seed)
     console.print(f"wrote {written:,} customers to {out}")

@@ -9,7 +9,7 @@ from hotline.ami.framing import AMIFramer
 from hotline.calls.records import CallRecord, Outcome
 from hotline.calls.tracker import CallTracker
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ami"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
 
 
 def events_from_bytes(chunks: list[bytes]) -> list[AMIEvent]:

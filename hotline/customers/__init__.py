@@ -1,0 +1,1 @@
+"""The national customer record: number owners, the customer view, bulk import, generation."""

@@ -1,1 +1,0 @@
-"""The national customer record in bulk: synthetic data (``gen``) and import (``importer``)."""
