@@ -29,7 +29,7 @@ async def running_stack(**settings_overrides: object) -> AsyncIterator[Stack]:
 
     from dialplans.lab import Lab
     from hotline.api.app import create_app
-    from hotline.auth import Role, create_token
+    from hotline.api.auth import Role, create_token
     from hotline.db.session import make_engine, upgrade
     from hotline.settings import load_settings
 

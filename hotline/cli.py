@@ -91,7 +91,7 @@ def token_create(
     agent: Annotated[str | None, typer.Option(help="agent id, for agent tokens")] = None,
 ) -> None:
     """Print a new API token (shown once; only its hash is stored)."""
-    from hotline.auth import Role, create_token
+    from hotline.api.auth import Role, create_token
     from hotline.db.session import make_engine, upgrade
 
     try:

@@ -92,7 +92,7 @@ async def _demo(settings: Settings, calls: int, interval: float, console: Consol
     from dialplans.lab import Lab
     from dialplans.sipp import CallSpec, SippRun, start_agent, start_calls
     from hotline.api.app import create_app
-    from hotline.auth import Role, create_token
+    from hotline.api.auth import Role, create_token
     from hotline.db.session import make_engine, upgrade
     from hotline.lab import lab_config
     from hotline.service import CallService

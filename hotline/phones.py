@@ -25,7 +25,7 @@ _NOISE = re.compile(r"[\s\-().\u3000]")
 _MAX_INPUT = 64
 
 
-def to_e164(raw: str | None, region: str = "CN") -> str | None:
+def to_e164(raw: str | None, region: str) -> str | None:
     """Return the number in E.164, or ``None`` if it is not a possible phone number."""
     if not raw:
         return None

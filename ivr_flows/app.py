@@ -170,7 +170,7 @@ def make_identify_action(
     identify: Identify,
 ) -> Callable[[Mapping[str, str]], Awaitable[ActionResult]]:
     async def action(variables: Mapping[str, str]) -> ActionResult:
-        number = to_e164(variables.get("CALLER_NUMBER") or None)
+        number = to_e164(variables.get("CALLER_NUMBER") or None, "CN")
         if number is None:
             found: Mapping[str, Any] = {"candidates": [], "confident": False}
         else:
@@ -201,7 +201,8 @@ def make_identify_action(
 def make_route_action(route: Route) -> Callable[[Mapping[str, str]], Awaitable[ActionResult]]:
     async def action(variables: Mapping[str, str]) -> ActionResult:
         request = RouteRequest(
-            caller_number=variables.get("CALLER_E164") or to_e164(variables.get("CALLER_NUMBER")),
+            caller_number=variables.get("CALLER_E164")
+            or to_e164(variables.get("CALLER_NUMBER"), "CN"),
             customer_id=variables.get("CUSTOMER_ID") or None,
             preferred_dialect=variables.get("PREFERRED_DIALECT") or None,
             tier=variables.get("TIER") or None,

@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hotline.api import HotlineError
+from hotline.api.errors import HotlineError
 from hotline.api.routes import agents_admin, calls, customers, health, routing, supervisor, ws
 from hotline.bus import make_bus
 from hotline.db.session import make_engine, session_factory, upgrade

@@ -87,7 +87,7 @@ async def stack(lab: Lab, lab_config: LabConfig, db_url: str) -> AsyncIterator[S
     import uvicorn
 
     from hotline.api.app import create_app
-    from hotline.auth import Role, create_token
+    from hotline.api.auth import Role, create_token
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from hotline.api.app import create_app
-from hotline.auth import Role, create_token
+from hotline.api.auth import Role, create_token
 from hotline.db.session import make_engine, upgrade
 from hotline.settings import load_settings
 

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from hotline.ami.bridge import AMIBridge
 from hotline.api.app import create_app
+from hotline.api.auth import Role, create_token, effective_routes, guards_of
 from hotline.api.routes import agents_admin
-from hotline.auth import Role, create_token, effective_routes, guards_of
 from hotline.settings import load_settings
 from tests.unit.test_agents import FakeAsterisk
 from tests.unit.test_ami_bridge import SECRET, USER

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.websockets import WebSocketDisconnect
 
 from hotline.api.app import create_app
-from hotline.auth import (
+from hotline.api.auth import (
     Principal,
     Role,
     create_token,

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from hotline.api.app import create_app
+from hotline.api.auth import Role, create_token, effective_routes, guards_of
 from hotline.api.routes import customers
-from hotline.auth import Role, create_token, effective_routes, guards_of
 from hotline.calls.records import CallRecord, Outcome
 from hotline.calls.writer import CallLogWriter
 from hotline.settings import load_settings

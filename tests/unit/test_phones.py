@@ -25,18 +25,18 @@ from hotline.phones import masked, to_e164
     ],
 )
 def test_numbers_in_every_shape(raw: str, e164: str) -> None:
-    assert to_e164(raw) == e164
+    assert to_e164(raw, "CN") == e164
 
 
 @pytest.mark.parametrize(
     "raw", ["", None, "anonymous", "<unknown>", "12", "9" * 70, "☎☎☎", "+86 abc"]
 )
 def test_garbage_gives_none(raw: str | None) -> None:
-    assert to_e164(raw) is None
+    assert to_e164(raw, "CN") is None
 
 
 def test_logs_never_show_the_whole_number(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="hotline.phones")
-    assert to_e164("0021987654321999") is None
+    assert to_e164("0021987654321999", "CN") is None
     assert "0021987654321999" not in caplog.text
     assert masked("0021987654321999") in caplog.text

@@ -17,7 +17,7 @@ def table() -> RegionTable:
 
 
 def dialect_of(table: RegionTable, raw: str) -> str | None:
-    return table.locate(to_e164(raw)).dialect
+    return table.locate(to_e164(raw, "CN")).dialect
 
 
 # -- the cities --------------------------------------------------------------------

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from hotline.api.app import create_app
+from hotline.api.auth import Role, create_token, effective_routes, guards_of
 from hotline.api.routes import routing
-from hotline.auth import Role, create_token, effective_routes, guards_of
 from hotline.db import Customer, CustomerPhone
 from hotline.routing.cli import route_app
 from hotline.settings import load_settings

@@ -17,8 +17,8 @@ from starlette.websockets import WebSocketDisconnect
 from hotline.ami.bridge import AMINotConnectedError
 from hotline.ami.events import AMIEvent
 from hotline.api.app import create_app
+from hotline.api.auth import Role, create_token, effective_routes, guards_of
 from hotline.api.routes import supervisor
-from hotline.auth import Role, create_token, effective_routes, guards_of
 from hotline.bus import MemoryBus
 from hotline.db.models import Agent
 from hotline.db.session import make_engine, upgrade

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hotline.api.app import create_app
-from hotline.auth import Role, create_token
+from hotline.api.auth import Role, create_token
 from hotline.calls.records import CallRecord, Outcome
 from hotline.calls.writer import CallLogWriter
 from hotline.db.models import CallLog, Customer, CustomerLink, CustomerPhone

@@ -31,8 +31,9 @@ from hotline.agents.directory import (
     validate_interface,
     validate_name,
 )
-from hotline.api import HotlineError, ServiceUnavailable, SessionDep
-from hotline.auth import Role, require
+from hotline.api.auth import Role, require
+from hotline.api.deps import SessionDep
+from hotline.api.errors import HotlineError, ServiceUnavailable
 from hotline.db.models import Agent
 
 __all__ = ["AgentIn", "AgentList", "AgentOut", "router"]

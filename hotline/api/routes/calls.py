@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
-from hotline.api import Forbidden, HotlineError, SessionDep
-from hotline.auth import Principal, Role, require
+from hotline.api.auth import Principal, Role, require
+from hotline.api.deps import SessionDep
+from hotline.api.errors import Forbidden, HotlineError
 from hotline.calls.records import Outcome
 from hotline.db.models import CallLog, Customer, CustomerLink
 from hotline.phones import to_e164

@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from hotline.api import HotlineError, InvalidRequest, SessionDep
-from hotline.auth import Principal, Role, require
+from hotline.api.auth import Principal, Role, require
+from hotline.api.deps import SessionDep
+from hotline.api.errors import HotlineError, InvalidRequest
 from hotline.db.models import Address, CallLog, Customer, CustomerPhone, Product, Tier
 from hotline.matching.matcher import MAX_QUERY, QueryError
 from hotline.matching.phone import parse_phone, region_of

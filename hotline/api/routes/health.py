@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
-from hotline.auth import require
+from hotline.api.auth import require
 
 __all__ = ["Health", "router"]
 

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from hotline.api import SessionDep
-from hotline.auth import Role, require
+from hotline.api.auth import Role, require
+from hotline.api.deps import SessionDep
 from hotline.routing.decision import DEFAULT_QUEUES
 from hotline.routing.explain import explain, lookup_customer
 

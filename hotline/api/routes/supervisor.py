@@ -47,8 +47,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from hotline.ami.bridge import AMIActionTimeoutError, AMINotConnectedError
-from hotline.api import HotlineError, ServiceUnavailable
-from hotline.auth import Principal, Role, require, require_websocket
+from hotline.api.auth import Principal, Role, require, require_websocket
+from hotline.api.errors import HotlineError, ServiceUnavailable
 from hotline.db.models import Agent
 from hotline.live.metrics import CONTENT_TYPE, render
 from hotline.live.publisher import get_snapshot

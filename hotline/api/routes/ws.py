@@ -24,7 +24,7 @@ from fastapi import (
     status,
 )
 
-from hotline.auth import Principal, Role, require_websocket
+from hotline.api.auth import Principal, Role, require_websocket
 from hotline.types import ack_stream, agent_stream
 
 log = logging.getLogger(__name__)

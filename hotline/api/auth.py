@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
-from hotline.api import Forbidden, NotAuthenticated, ServiceUnavailable
+from hotline.api.errors import Forbidden, NotAuthenticated, ServiceUnavailable
 from hotline.db.models import ApiToken
 
 __all__ = [
