@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -35,7 +36,7 @@ class LabAgent:
 class LabQueue:
     name: str
     ring_timeout: int = 15  # seconds a member rings before the queue tries the next
-    service_level: int = 20  # DESIGN §4: T for SL, seconds
+    service_level: int = 20  # seconds; queues.conf servicelevel (SL = share answered within)
     rule: str = "widen"
 
 
@@ -66,14 +67,14 @@ class LabConfig:
         first_agent: int = 1001,
         first_agent_port: int = 16001,
         dialects: tuple[str, ...] = DEFAULT_DIALECTS,
-        **overrides: object,
+        **overrides: Any,
     ) -> LabConfig:
         return cls(
             agents=tuple(
                 LabAgent(id=str(first_agent + i), port=first_agent_port + i) for i in range(agents)
             ),
             queues=tuple(LabQueue(name=d) for d in dialects),
-            **overrides,  # type: ignore[arg-type]
+            **overrides,
         )
 
     def agent(self, agent_id: str) -> LabAgent:

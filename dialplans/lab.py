@@ -140,9 +140,10 @@ class Lab:
 
     def _state(self) -> dict[str, object]:
         try:
-            return json.loads(self._state_file.read_text())
+            state = json.loads(self._state_file.read_text())
         except (FileNotFoundError, ValueError):
             return {}
+        return state if isinstance(state, dict) else {}
 
     def up(
         self, config: LabConfig, *, timeout: float = 60.0, say: Callable[[str], None] = log.info

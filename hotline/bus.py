@@ -18,7 +18,9 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
+
+__all__ = ["DEFAULT_MAXLEN", "Bus", "BusMessage", "MemoryBus", "RedisBus", "id_key", "make_bus"]
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,7 @@ class RedisBus:
 
     async def last_id(self, stream: str) -> str:
         info = await self._redis.xrevrange(self._prefix + stream, count=1)
-        return info[0][0] if info else "0-0"
+        return str(info[0][0]) if info else "0-0"
 
     async def read(
         self, stream: str, after: str | None, *, block_ms: int = 1000, count: int = 100
@@ -144,8 +146,11 @@ class RedisBus:
             count=count,
             block=block_ms if block_ms > 0 else None,
         )
+        # redis-py types the reply for every protocol version at once; on RESP2 (ours) with
+        # decode_responses=True it is [[stream, [(id, {field: value}), ...]], ...] or None.
+        streams = cast(list[tuple[str, list[tuple[str, dict[str, str]]]]] | None, reply)
         out: list[BusMessage] = []
-        for _name, entries in reply or ():
+        for _name, entries in streams or ():
             for message_id, fields in entries:
                 try:
                     out.append(BusMessage(message_id, json.loads(fields["d"])))

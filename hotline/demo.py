@@ -170,15 +170,12 @@ async def _demo(settings: Settings, calls: int, interval: float, console: Consol
     try:
         while not stop.is_set() and (calls == 0 or placed < calls):
             call = next_call(rng, queues)
-            extra = {"exten": cfg.ivr_only_exten} if call.ivr_only else {}
-            running.append(
-                start_calls(
-                    [CallSpec(call.number, call.name, queue=call.queue)],
-                    cfg,
-                    hold_seconds=call.hold,
-                    **extra,
-                )
-            )
+            spec = [CallSpec(call.number, call.name, queue=call.queue)]
+            if call.ivr_only:  # dials the IVR-only number; the others dial sipp's default
+                run = start_calls(spec, cfg, hold_seconds=call.hold, exten=cfg.ivr_only_exten)
+            else:
+                run = start_calls(spec, cfg, hold_seconds=call.hold)
+            running.append(run)
             placed += 1
             console.print(f"call {placed}: {call.name} {call.number} → {call.queue or 'IVR'}")
             with contextlib.suppress(TimeoutError):

@@ -1,7 +1,8 @@
 """``hotline agents add|list|remove``: the agent directory from a terminal.
 
-The same validation as ``PUT /api/agents/directory/{id}`` (:func:`hotline.agents.save_agent`),
-so a skill typo is refused here too instead of quietly keeping an agent out of a queue.
+The same validation as ``PUT /api/agents/directory/{id}``
+(:func:`hotline.agents.directory.save_agent`), so a skill typo is refused here too instead
+of quietly keeping an agent out of a queue.
 Nothing here talks to Asterisk: the running service re-applies membership at its next AMI
 login, or at once through ``POST /api/agents/sync``.
 """

@@ -2,8 +2,8 @@
 
 Panoramisk 1.4 reconnects by itself but never checks a Ping reply, says nothing on bad
 credentials, hangs on some actions (QueueAdd, sync Originate) and loses every event
-emitted while the link was down (research §1.2, §3.10). :class:`AMIBridge` wraps a
-panoramisk ``Manager`` to close those gaps:
+emitted while the link was down (AMI has no replay). :class:`AMIBridge` wraps the fixed
+``Manager`` of :mod:`hotline.ami.manager` to close those gaps:
 
 * events go from :class:`~hotline.ami.protocol.SafeAMIProtocol` into one
   ``asyncio.Queue``; a single consumer task calls the subscribers in arrival order, so
@@ -19,25 +19,22 @@ panoramisk ``Manager`` to close those gaps:
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from panoramisk import Manager, actions
 from panoramisk.message import Message
 
 from hotline.ami.events import AMIEvent
 from hotline.ami.framing import FramerStats
+from hotline.ami.manager import FAILED_RESPONSES, BridgeAction, BridgeManager, build_action
 from hotline.ami.protocol import ProtocolStats, SafeAMIProtocol
 
 __all__ = [
     "DISCONNECTED_EVENT",
     "RESYNC_EVENT",
-    "SINGLE_RESPONSE_ACTIONS",
     "AMIActionTimeoutError",
     "AMIBridge",
     "AMINotConnectedError",
@@ -47,10 +44,6 @@ log = logging.getLogger(__name__)
 
 RESYNC_EVENT = "HotlineResync"
 DISCONNECTED_EVENT = "HotlineDisconnected"
-# Asterisk answers these with one "Added interface to queue"-style response, which 1.4
-# mistakes for the start of a list and then waits for forever (research §1.2 c).
-SINGLE_RESPONSE_ACTIONS = frozenset({"queueadd", "queueremove", "queuepenalty", "queuepause"})
-_FAILED = frozenset({"Error", "Fail", "Failure"})
 
 Subscriber = Callable[[AMIEvent], None]
 LoginHook = Callable[["AMIBridge"], Awaitable[None]]
@@ -62,154 +55,6 @@ class AMINotConnectedError(ConnectionError):
 
 class AMIActionTimeoutError(TimeoutError):
     """An action got no complete answer in time; it was withdrawn, not left to resend."""
-
-
-class _BridgeAction(actions.Action):
-    """panoramisk's Action with 1.4's completion rules fixed.
-
-    * an error response always completes (1.4 waits forever when ``as_list=True``);
-    * a missing ``Async`` header no longer raises KeyError inside ``data_received``;
-    * an Originate resolves to ``[Response, OriginateResponse]``;
-    * ``on_complete(action)`` runs synchronously inside ``data_received`` when the action
-      completes, i.e. at its exact place in the event stream (used for the resync marker);
-    * an action whose caller gave up (future done) reports itself finished so the
-      protocol stops tracking it instead of leaking it.
-    """
-
-    def __init__(self, *args: Any, originate: bool = False, **kwargs: Any) -> None:
-        self.originate = originate
-        self.on_complete: Callable[[_BridgeAction], None] | None = None
-        super().__init__(*args, **kwargs)
-
-    @property
-    def multi(self) -> bool:
-        resp = self.responses[0]
-        if resp.get("Response") in _FAILED:
-            return False
-        if self.originate:
-            return True
-        if self.as_list is not None:
-            return bool(self.as_list)
-        if resp.get("SubEvent") == "Start" or str(resp.get("EventList", "")).lower() == "start":
-            return True
-        message = str(resp.get("Message", "")).lower()
-        if "will follow" in message:
-            return True
-        is_async = str(self.get("Async", "false")).lower() in ("true", "yes", "1")
-        return message.endswith("successfully queued") and is_async
-
-    @property
-    def completed(self) -> bool:
-        if self.originate and len(self.responses) > 1:
-            return self.responses[-1].get("Event") == "OriginateResponse"
-        return bool(super().completed)
-
-    def add_message(self, message: Message) -> bool:
-        finished = super().add_message(message)
-        if not self.future.done():
-            return False
-        if finished and self.on_complete is not None:
-            self.on_complete(self)
-        return True
-
-
-class _BridgeCommand(_BridgeAction, actions.Command):
-    """``Action: Command`` with the same fixes (panoramisk keys it by CommandID)."""
-
-
-def _lookup(mapping: Mapping[str, Any], key: str) -> str | None:
-    """AMI header names are case-insensitive; callers' dicts may spell them any way."""
-    lowered = key.lower()
-    for name in mapping:
-        if name.lower() == lowered:
-            return name
-    return None
-
-
-class _BridgeManager(Manager):
-    """Manager whose connection life cycle reports to the bridge.
-
-    Overrides only what 1.4 gets wrong for us: float reconnect delays (1.4 truncates
-    them with ``int``), no blind pinger (the bridge's watchdog checks replies), a login
-    result that is checked and reported, no reconnect after :meth:`AMIBridge.stop`,
-    and one log line per outage instead of one per retry.
-    """
-
-    def __init__(self, bridge: AMIBridge, **config: Any) -> None:
-        super().__init__(**config)
-        self.bridge = bridge
-        self.reconnect_timeout = float(config["reconnect_timeout"])
-        self.config["protocol_factory"] = functools.partial(SafeAMIProtocol, self)
-        self.event_sink = bridge._sink
-        self.record_stream: IO[bytes] | None = None
-        self.framer_stats = FramerStats()
-        self.protocol_stats = ProtocolStats()
-        self.connect_task: asyncio.Task[Any] | None = None
-
-    def ping(self) -> None:
-        """Disabled: 1.4 sends a Ping and never reads the answer; the watchdog does both."""
-
-    def connect(self, run_forever: bool = False, on_startup: Any = None, on_shutdown: Any = None):  # type: ignore[override]
-        if self.bridge._stopping:
-            return None
-        self.connect_task = super().connect()
-        return self.connect_task
-
-    def connection_made(self, f: asyncio.Future[Any]) -> None:
-        if f.cancelled():
-            return
-        exc = f.exception()
-        if self.bridge._stopping:
-            if exc is None:
-                f.result()[0].close()
-            return
-        if self.protocol is not None:
-            self.protocol.close()
-        if exc is not None:
-            self.bridge._on_connect_failed(exc)
-            self.loop.call_later(self.reconnect_timeout, self.connect)
-            return
-        _transport, protocol = f.result()
-        self._connected = True
-        self.loop.call_soon(self.on_connect, self)
-        self.protocol = protocol
-        protocol.factory = self
-        protocol.log = self.log
-        protocol.config = self.config
-        protocol.encoding = self.encoding = self.config["encoding"]
-        self.responses = protocol.responses = {}
-        self.authenticated = False
-        self.authenticated_future = self.send_action(
-            {
-                "Action": "Login",
-                "Username": self.config["username"],
-                "Secret": self.config["secret"],
-                "Events": self.config["events"],
-            }
-        )
-        self.authenticated_future.add_done_callback(functools.partial(self._login_done, protocol))
-        self.bridge._on_tcp_connected(protocol)
-
-    def _login_done(self, protocol: SafeAMIProtocol, future: asyncio.Future[Any]) -> None:
-        if protocol is not self.protocol or protocol.closed:
-            return  # an older connection's login; its successor has its own
-        self.authenticated_future = None
-        response = None
-        if not future.cancelled() and future.exception() is None:
-            response = future.result()
-        self.authenticated = bool(response is not None and response.success)
-        if self.authenticated:
-            self.loop.call_soon(self.on_login, self)
-        self.bridge._on_login_result(protocol, response)
-
-    def connection_lost(self, exc: Any) -> None:
-        self._connected = False
-        self.authenticated = False
-        self.bridge._on_link_lost(exc)
-        if self.bridge._stopping:
-            return
-        self.loop.call_soon(self.on_disconnect, self, exc)
-        self.loop.call_later(self.reconnect_timeout, self.connect)
 
 
 class AMIBridge:
@@ -248,7 +93,7 @@ class AMIBridge:
         self._queue: asyncio.Queue[AMIEvent | None] = asyncio.Queue()
         self._subscribers: list[Subscriber] = []
         self._login_hooks: list[LoginHook] = []
-        self._manager: _BridgeManager | None = None
+        self._manager: BridgeManager | None = None
         self._record: IO[bytes] | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
@@ -294,8 +139,9 @@ class AMIBridge:
         if self._manager is not None:
             raise RuntimeError("AMIBridge.start() called twice")
         loop = asyncio.get_running_loop()
-        manager = _BridgeManager(
+        manager = BridgeManager(
             self,
+            self._sink,
             host=self.host,
             port=self.port,
             username=self.username,
@@ -361,31 +207,18 @@ class AMIBridge:
     ) -> Message | list[Message]:
         """Send an AMI action; return its response (or list, for multi-response actions).
 
-        Works around 1.4 (research §1.2): queue-member actions are single-response;
-        ``Originate`` always goes ``Async: true`` with a ``ChannelId`` (generated unless
-        given, so the caller knows the new leg's Uniqueid) and returns
-        ``[Response, OriginateResponse]`` (just ``[Response]`` if Asterisk refused it).
+        Works around panoramisk 1.4 (:func:`~hotline.ami.manager.build_action`):
+        queue-member actions are single-response; ``Originate`` always goes ``Async: true``
+        with a ``ChannelId`` (generated unless given, so the caller knows the new leg's
+        Uniqueid) and returns ``[Response, OriginateResponse]`` (just ``[Response]`` if
+        Asterisk refused it).
         After ``timeout`` seconds the action is withdrawn, so panoramisk will not resend
         it after a reconnect, and :class:`AMIActionTimeoutError` is raised.
         """
         manager = self._manager
         if manager is None or manager.protocol is None or self._stopping:
             raise AMINotConnectedError("AMI bridge is not started")
-        data = dict(action)
-        key = _lookup(data, "Action")
-        name = str(data[key]) if key is not None else ""
-        lowered = name.lower()
-        if lowered in SINGLE_RESPONSE_ACTIONS:
-            as_list = False
-        originate = lowered == "originate"
-        if originate:
-            for existing in [k for k in data if k.lower() == "async"]:
-                del data[existing]
-            data["Async"] = "true"
-            if _lookup(data, "ChannelId") is None:
-                data["ChannelId"] = str(uuid.uuid4())
-        klass = _BridgeCommand if lowered == "command" else _BridgeAction
-        act = klass(data, as_list=as_list, originate=originate)
+        act, name = build_action(action, as_list)
         return await self._send(act, timeout=timeout, name=name)
 
     def stats(self) -> dict[str, Any]:
@@ -441,7 +274,7 @@ class AMIBridge:
 
     # -- actions ----------------------------------------------------------------------
 
-    async def _send(self, act: _BridgeAction, *, timeout: float, name: str) -> Any:
+    async def _send(self, act: BridgeAction, *, timeout: float, name: str) -> Any:
         manager = self._manager
         if manager is None or manager.protocol is None:
             raise AMINotConnectedError("AMI bridge is not started")
@@ -460,7 +293,7 @@ class AMIBridge:
             return [result]
         return result
 
-    def _forget(self, act: _BridgeAction) -> None:
+    def _forget(self, act: BridgeAction) -> None:
         """Stop tracking an abandoned action: no leak, and no resend after a reconnect."""
         manager = self._manager
         if manager is not None:
@@ -474,9 +307,14 @@ class AMIBridge:
         if not act.future.done():
             act.future.cancel()
 
-    # -- connection life cycle (called by _BridgeManager) -----------------------------
+    # -- connection life cycle: the LinkOwner hooks, called only by BridgeManager -------
 
-    def _on_connect_failed(self, exc: BaseException) -> None:
+    @property
+    def stopping(self) -> bool:
+        """True from :meth:`stop` on: the manager neither reconnects nor logs in again."""
+        return self._stopping
+
+    def on_connect_failed(self, exc: BaseException) -> None:
         if self._failure_streak == 0:
             log.warning(
                 "AMI at %s:%s unreachable (%s); retrying every %gs",
@@ -489,7 +327,7 @@ class AMIBridge:
             log.debug("AMI at %s:%s still unreachable (%s)", self.host, self.port, exc)
         self._failure_streak += 1
 
-    def _on_tcp_connected(self, protocol: SafeAMIProtocol) -> None:
+    def on_tcp_connected(self, protocol: SafeAMIProtocol) -> None:
         log.debug(
             "AMI TCP connected to %s:%s; logging in as %s", self.host, self.port, self.username
         )
@@ -512,7 +350,7 @@ class AMIBridge:
             )
             protocol.transport.abort()
 
-    def _on_login_result(self, protocol: SafeAMIProtocol, response: Message | None) -> None:
+    def on_login_result(self, protocol: SafeAMIProtocol, response: Message | None) -> None:
         self._cancel_login_deadline()
         if response is not None and response.success:
             self._connected = True
@@ -554,7 +392,7 @@ class AMIBridge:
             self._abort_reason = "login refused"
             protocol.transport.abort()  # Asterisk closes too; don't rely on a fake or proxy
 
-    def _on_link_lost(self, exc: Any) -> None:
+    def on_link_lost(self, exc: Any) -> None:
         was_connected = self._connected
         abort_reason, self._abort_reason = self._abort_reason, None
         self._connected = False
@@ -608,7 +446,7 @@ class AMIBridge:
 
     async def _resync(self) -> None:
         """List live channels; the marker is enqueued by ``on_complete``, in stream order."""
-        act = _BridgeAction({"Action": "CoreShowChannels"})
+        act = BridgeAction({"Action": "CoreShowChannels"})
         act.on_complete = self._resync_complete
         try:
             await self._send(act, timeout=self.resync_timeout, name="CoreShowChannels")
@@ -618,9 +456,9 @@ class AMIBridge:
                 self.resync_timeout,
             )
 
-    def _resync_complete(self, act: _BridgeAction) -> None:
+    def _resync_complete(self, act: BridgeAction) -> None:
         first = act.responses[0]
-        if first.get("Response") in _FAILED:
+        if first.get("Response") in FAILED_RESPONSES:
             log.warning(
                 "CoreShowChannels refused (%s): the AMI user needs read=system or reporting; "
                 "no resync this login",

@@ -202,7 +202,8 @@ class AMIFramer:
         self.stats.oversize_discards += 1
 
     def _parse_blocks(self, blocks: list[str]) -> list[Frame]:
-        # One tight loop, locals only: this runs for every AMI event (see DESIGN.md §5).
+        # One tight loop, locals only: this runs for every AMI event, and framing + tracker
+        # must keep up with 50,000 events/s per core (measured in docs/benchmarks.md).
         frames: list[Frame] = []
         append = frames.append
         chanvar_headers = CHANVAR_HEADERS

@@ -1,11 +1,12 @@
 """Panoramisk's AMI protocol with our framing and per-frame error isolation.
 
-Upstream 1.4 loses split UTF-8 characters and lets any exception raised while handling
-one message escape ``data_received``; asyncio then closes the transport and the rest of
-that read is gone (research §1.2, §1.7). This subclass frames bytes with
-:class:`~hotline.ami.framing.AMIFramer`, isolates every frame in its own ``try``, and
-sends plain events straight to ``factory.event_sink`` (which only enqueues) instead of
-through panoramisk's slower Message + fnmatch dispatch. Responses, and events that
+Upstream 1.4 decodes each TCP read on its own with ``errors="ignore"``, so a multi-byte
+character split across two reads (a CJK caller name under load) is silently deleted; and
+any exception raised while handling one message escapes ``data_received``, after which
+asyncio closes the transport and the rest of that read is gone. This subclass frames
+bytes with :class:`~hotline.ami.framing.AMIFramer`, isolates every frame in its own
+``try``, and sends plain events straight to ``factory.event_sink`` (which only enqueues)
+instead of through panoramisk's slower Message + fnmatch dispatch. Responses, and events that
 belong to one of our pending actions (the items of an EventList), still go through
 ``handle_message`` so panoramisk's action futures resolve as usual.
 """
@@ -46,7 +47,7 @@ class ProtocolStats:
         return asdict(self)
 
 
-class SafeAMIProtocol(AMIProtocol):
+class SafeAMIProtocol(AMIProtocol):  # type: ignore[misc]  # untyped base (panoramisk)
     """AMI protocol that never drops the connection because of a frame or a handler.
 
     ``factory`` may be passed at construction (``protocol_factory=lambda:
@@ -56,6 +57,9 @@ class SafeAMIProtocol(AMIProtocol):
     an :class:`AMIEvent`), ``record_stream`` (a binary file), ``framer_stats``
     (:class:`FramerStats`) and ``protocol_stats`` (:class:`ProtocolStats`).
     """
+
+    version: str | None  # the banner's AMI version, set by panoramisk or by our framer
+    responses: dict[str, Any]  # ActionID → pending panoramisk Action
 
     def __init__(self, factory: Any = None) -> None:
         self.factory = factory
@@ -67,7 +71,7 @@ class SafeAMIProtocol(AMIProtocol):
         self.framer = AMIFramer(stats=getattr(factory, "framer_stats", None) or FramerStats())
         self.stats: ProtocolStats = getattr(factory, "protocol_stats", None) or ProtocolStats()
 
-    def data_received(self, data: bytes) -> None:  # type: ignore[override]
+    def data_received(self, data: bytes) -> None:
         factory = self.factory
         record = getattr(factory, "record_stream", None)
         if record is not None:
@@ -121,7 +125,8 @@ class SafeAMIProtocol(AMIProtocol):
         """A frame of a pending action blew up: fail that action rather than leak it.
 
         Example: 1.4's ``Action.multi`` raises KeyError on an ``Originate`` without
-        ``Async`` (research §1.2); without this, the caller would wait forever.
+        ``Async`` (it reads the action's ``Async`` header unguarded); without this, the
+        caller would wait forever.
         """
         action_id = frame.headers.get("ActionID")
         action = self.responses.get(action_id) if action_id is not None else None

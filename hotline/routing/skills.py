@@ -1,15 +1,17 @@
 """Agents' dialect skills → queue membership, and the AMI actions that make Asterisk match.
 
 Each dialect queue holds the agents who understand that dialect, with a penalty from their
-skill (native 0, good 5, fallback 10; DESIGN §1 step 4). The caller joins with
-``QUEUE_MAX_PENALTY=0`` and the queue rule widens it as the wait grows, so a Cantonese caller
-first rings native speakers and later a bilingual agent *without losing the place in line*
-(research panoramisk-ami.md §4.4).
+skill (native 0, good 5, fallback 10). The caller joins with ``QUEUE_MAX_PENALTY=0`` and the
+queue rule widens it as the wait grows (``[widen]`` in dialplans/templates/queuerules.conf),
+so a Cantonese caller first rings native speakers and later a bilingual agent *without
+losing the place in line*: Asterisk fixes a caller's rules when the caller enters the queue
+and keeps the position while the eligible pool grows.
 
 Pure functions: :func:`desired_members` says what membership should be, :func:`plan` diffs it
 against what ``QueueStatus`` reports and returns QueueAdd/QueueRemove/QueuePenalty actions as
-dicts. The AMI bridge sends them, and re-runs the plan after every AMI login, which is how
-membership survives an Asterisk restart (dynamic members are lost with the process).
+dicts. :mod:`hotline.agents.membership` sends them, and re-runs the plan after every AMI
+login, which is how membership survives an Asterisk restart (dynamic members are lost with
+the process).
 """
 
 from __future__ import annotations
@@ -133,8 +135,8 @@ def plan(
     for key, target in sorted(want.items()):
         if target.queue not in queues or key in fixed:
             continue
-        member = have.get(key)
-        if member is None or member.member_name != target.member_name:
+        now = have.get(key)
+        if now is None or now.member_name != target.member_name:
             adds.append(
                 {
                     "Action": "QueueAdd",
@@ -144,7 +146,7 @@ def plan(
                     "Penalty": str(target.penalty),
                 }
             )
-        elif member.penalty != target.penalty:
+        elif now.penalty != target.penalty:
             penalties.append(
                 {
                     "Action": "QueuePenalty",

@@ -18,16 +18,14 @@ from sqlalchemy.orm import Session
 from hotline.agents.directory import (
     InterfaceInUseError,
     InvalidAgentError,
-    MembershipSyncError,
     load_agents,
     load_directory,
-    membership_login_hook,
     parse_skill,
     parse_skills,
     remove_agent,
     save_agent,
-    sync_membership,
 )
+from hotline.agents.membership import MembershipSyncError, membership_login_hook, sync_membership
 from hotline.ami.bridge import AMIBridge
 from hotline.db.models import Agent
 from hotline.db.session import make_engine, session_factory, upgrade

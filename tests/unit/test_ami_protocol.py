@@ -1,7 +1,7 @@
 """SafeAMIProtocol: events to the sink, action frames to panoramisk, errors contained.
 
-Drives the protocol directly with bytes and a fake transport (no socket), which is how
-panoramisk 1.4's own failure modes were reproduced in research §1.2.
+Drives the protocol directly with bytes and a fake transport (no socket), the simplest way
+to reproduce panoramisk 1.4's own failure modes (see hotline/ami/manager.py).
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ async def test_eventlist_items_resolve_the_action_not_the_sink() -> None:
 
 
 async def test_sync_originate_keyerror_fails_the_action_but_keeps_the_link() -> None:
-    # Research §1.2 (d): 1.4 raises KeyError on "successfully queued" without Async.
+    # panoramisk 1.4 raises KeyError on "successfully queued" without an Async header.
     protocol, manager, events = make_protocol()
     future = manager.send_action({"Action": "Originate", "ActionID": "o1", "Channel": "PJSIP/1"})
     protocol.data_received(
