@@ -1,10 +1,11 @@
 """Prometheus text exposition (format 0.0.4) of the live queue figures.
 
 Written by hand rather than with ``prometheus-client`` on purpose: the figures already
-live in :meth:`LiveState.snapshot` (and, per issue 6, in Redis for every API process),
-so ``/metrics`` only has to *render* a snapshot. A client-library registry would be a
-second, process-global copy of the same numbers to keep in step, and one that API
-workers without the AMI consumer could not fill. The format is a few lines of text.
+live in :meth:`LiveState.snapshot` (and, stored by :mod:`hotline.live.publisher`, in Redis
+for every API process), so ``/metrics`` only has to *render* a snapshot. A client-library
+registry would be a second, process-global copy of the same numbers to keep in step, and
+one that API workers without the AMI consumer could not fill. The format is a few lines
+of text.
 
 Counters come from each queue's process-lifetime ``totals`` (monotonic, as Prometheus
 counters must be; a restart is a normal counter reset). Today's ratios are gauges: they

@@ -34,15 +34,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from hotline.bus import Bus, RedisBus
-from hotline.live.state import (
+from hotline.live.changes import (
     AgentUpdated,
     CallerWaiting,
     Change,
     LinkChanged,
-    LiveState,
     QueueUpdated,
     StateReset,
 )
+from hotline.live.state import LiveState
 from hotline.types import SNAPSHOT_KEY, SUPERVISOR_STREAM
 
 __all__ = [

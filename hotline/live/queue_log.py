@@ -3,8 +3,9 @@
 The wallboard's figures come from AMI events through :class:`~hotline.live.state.LiveState`;
 the call log's from the call tracker. ``app_queue`` also writes every queue exit to
 ``/var/log/asterisk/queue_log``, one line per fact, from its own variables and without
-any AMI in between. Counting that file the same way (DESIGN §4) and comparing catches
-an aggregator that drifts, which is the point of issue 6's cross-check test.
+any AMI in between. Counting that file the same way (the metrics of docs/wallboard.md,
+the unanswered-exit rule of :mod:`hotline.calls.outcomes`) and comparing catches an
+aggregator that drifts: ``tests/e2e/test_wallboard.py`` makes that cross-check on the lab.
 
 Line format (Asterisk 22, ``queue_log_to_file``)::
 
@@ -38,7 +39,9 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hotline.calls.outcomes import unanswered
 from hotline.calls.records import Outcome
+from hotline.live.model import COUNTED_OUTCOMES
 
 __all__ = ["QueueLogCounter", "QueueLogCounts", "QueueLogEntry", "count_queue_log", "parse"]
 
@@ -101,18 +104,7 @@ class QueueLogCounts:
     """One queue's figures, keyed and defined as the wallboard's ``queue_view``."""
 
     service_level_seconds: float
-    counts: dict[Outcome, int] = field(
-        default_factory=lambda: dict.fromkeys(
-            (
-                Outcome.ANSWERED,
-                Outcome.ABANDONED,
-                Outcome.SHORT_ABANDONED,
-                Outcome.TIMEOUT,
-                Outcome.OVERFLOW,
-            ),
-            0,
-        )
-    )
+    counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(COUNTED_OUTCOMES, 0))
     entered: int = 0
     answered_within_sl: int = 0
     abandoned_within_sl: int = 0
@@ -222,13 +214,12 @@ class QueueLogCounter:
             counts.counts[Outcome.ANSWERED] += 1
             counts.answered_wait += wait or 0.0
             counts.answered_within_sl += wait is not None and wait <= counts.service_level_seconds
-        elif event == "ABANDON":
+        elif event == "ABANDON":  # a hang-up while queued: no QUEUESTATUS, the wait decides
             counts = self._queue(entry.queue)
             wait = _seconds(entry.field(3))
-            if wait is not None and wait < self.short_abandon_seconds:
-                counts.counts[Outcome.SHORT_ABANDONED] += 1
-            else:
-                counts.counts[Outcome.ABANDONED] += 1
+            outcome = unanswered(None, wait, self.short_abandon_seconds)
+            counts.counts[outcome] += 1
+            if outcome is Outcome.ABANDONED:
                 counts.abandoned_within_sl += (
                     wait is not None and wait <= counts.service_level_seconds
                 )

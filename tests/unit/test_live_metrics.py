@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from hotline.live.metrics import CONTENT_TYPE, render
 from hotline.live.state import LiveState
@@ -26,7 +27,7 @@ def samples(text: str) -> dict[str, float]:
     return out
 
 
-def lab_snapshot() -> dict:
+def lab_snapshot() -> dict[str, Any]:
     live = LiveState()
     events = []
     for name in ("answered", "abandoned", "short_abandoned", "timeout"):

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from hotline.ami.events import AMIEvent
-from hotline.bus import BusMessage, MemoryBus, RedisBus
+from hotline.bus import Bus, BusMessage, MemoryBus, RedisBus
+from hotline.live.changes import Change, LinkChanged, StateReset
 from hotline.live.publisher import LivePublisher, get_snapshot, set_snapshot
-from hotline.live.state import LinkChanged, LiveState, StateReset
+from hotline.live.state import LiveState
 from hotline.types import SUPERVISOR_STREAM
 
 T0 = 1_772_413_200.0  # 2026-03-02 09:00 Asia/Shanghai
@@ -48,7 +49,7 @@ def feed(pub: LivePublisher, events: list[AMIEvent], now: float) -> None:
         pub.on_changes(pub.state.feed(event), now)
 
 
-async def frames(bus: Any, after: str = "0-0") -> list[BusMessage]:
+async def frames(bus: Bus, after: str = "0-0") -> list[BusMessage]:
     return await bus.read(SUPERVISOR_STREAM, after, block_ms=0, count=1000)
 
 
@@ -99,7 +100,7 @@ async def test_snapshots_are_throttled_and_a_tick_sends_the_one_owed() -> None:
 
 
 @pytest.mark.parametrize("change", [StateReset("queue_status"), LinkChanged(False)])
-async def test_reset_or_link_change_forces_a_snapshot_inside_the_interval(change) -> None:
+async def test_reset_or_link_change_forces_a_snapshot_inside_the_interval(change: Change) -> None:
     bus = MemoryBus()
     pub = LivePublisher(bus, LiveState(), min_interval=10)
     feed(pub, [join(0, "c1")], T0)
@@ -202,13 +203,14 @@ async def test_redis_store_round_trip_and_publisher(redis_url: str) -> None:
     try:
         assert await get_snapshot(bus) is None
         await set_snapshot(bus, {"id": "1-0", "at": 1.0, "snapshot": {"queues": {"粤语": {}}}})
-        assert (await get_snapshot(bus))["snapshot"]["queues"] == {"粤语": {}}
+        stored = await get_snapshot(bus)
+        assert stored is not None and stored["snapshot"]["queues"] == {"粤语": {}}
         pub = LivePublisher(bus, LiveState())
         feed(pub, [join(0, "c1")], T0)
         await pub.drain()
         record = await get_snapshot(bus)
         last = (await bus.read(SUPERVISOR_STREAM, "0-0", block_ms=0))[-1]
-        assert record["id"] == last.id and last.data["type"] == "snapshot"
+        assert record is not None and record["id"] == last.id and last.data["type"] == "snapshot"
         await pub.stop()
     finally:
         await bus.close()

@@ -1,10 +1,11 @@
 """LiveState: AMI events in, wallboard figures out.
 
-Synthetic scenarios are built from the event orders Asterisk 22 emits (research §3.9:
-answered = Join, AgentCalled, Leave, AgentConnect, AgentComplete; unanswered = Abandon,
-Leave, then the dialplan's QueueResult or the caller's Hangup). Times are seconds after
-``T0``, chosen so every metric has an exact expected value. The recorded lab streams are
-replayed too, and checked against their scenario and against the call tracker.
+Synthetic scenarios are built from the event orders Asterisk 22 emits (as recorded in
+tests/fixtures/ami: answered = Join, AgentCalled, Leave, AgentConnect, AgentComplete;
+unanswered = Abandon, Leave, then the dialplan's QueueResult or the caller's Hangup).
+Times are seconds after ``T0``, chosen so every metric has an exact expected value. The
+recorded lab streams are replayed too, and checked against their scenario and against the
+call tracker.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import random
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,6 +28,7 @@ from hotline.live.state import (
     CallerAbandoned,
     CallerLeft,
     CallerWaiting,
+    Change,
     LinkChanged,
     LiveState,
     QueueSettings,
@@ -46,7 +49,9 @@ def ev(name: str, t: float | None, **headers: str) -> AMIEvent:
     return AMIEvent(name=name, headers={"Event": name, **headers})
 
 
-def join(t: float, uid: str, queue: str = Q, position: int = 1, number: str = "13800000000"):
+def join(
+    t: float, uid: str, queue: str = Q, position: int = 1, number: str = "13800000000"
+) -> AMIEvent:
     return ev(
         "QueueCallerJoin",
         t,
@@ -59,7 +64,9 @@ def join(t: float, uid: str, queue: str = Q, position: int = 1, number: str = "1
     )
 
 
-def answered(uid: str, joined: float, wait: float, talk: float, agent: str = "1001"):
+def answered(
+    uid: str, joined: float, wait: float, talk: float, agent: str = "1001"
+) -> list[AMIEvent]:
     iface = f"PJSIP/agent-{agent}"
     at = joined + wait
     member = {"Queue": Q, "Interface": iface, "MemberName": agent, "DestUniqueid": uid + "a"}
@@ -72,7 +79,9 @@ def answered(uid: str, joined: float, wait: float, talk: float, agent: str = "10
     ]
 
 
-def unanswered(uid: str, joined: float, wait: float, *, status: str | None = None, queue=Q):
+def unanswered(
+    uid: str, joined: float, wait: float, *, status: str | None = None, queue: str = Q
+) -> list[AMIEvent]:
     at = joined + wait
     events = [
         join(joined, uid, queue),
@@ -93,7 +102,7 @@ def member(name: str, t: float, agent: str = "1001", queue: str = Q, **fields: s
     return ev(name, t, Queue=queue, Interface=f"PJSIP/agent-{agent}", MemberName=agent, **base)
 
 
-def feed_all(live: LiveState, events: list[AMIEvent]) -> list:
+def feed_all(live: LiveState, events: list[AMIEvent]) -> list[Change]:
     return [change for event in events for change in live.feed(event)]
 
 
@@ -116,7 +125,7 @@ def mixed_day() -> list[AMIEvent]:
     )
 
 
-def test_metrics_follow_design_section_4_exactly() -> None:
+def test_metrics_follow_the_documented_formulas_exactly() -> None:
     live = LiveState()
     feed_all(live, mixed_day())
     view = live.queue_view(Q, T0 + 1000)
@@ -250,7 +259,7 @@ def test_waiting_callers_positions_and_waits() -> None:
 # -- agents ------------------------------------------------------------------------------
 
 
-def agent_view(live: LiveState, t: float, agent: str = "1001") -> dict:
+def agent_view(live: LiveState, t: float, agent: str = "1001") -> dict[str, Any]:
     view = live.agent_view(f"PJSIP/agent-{agent}", T0 + t)
     assert view is not None
     return view
@@ -422,7 +431,7 @@ def replay_fixture(name: str) -> tuple[LiveState, list[AMIEvent]]:
     return live, events
 
 
-def nonzero_counts(snapshot: dict) -> dict[str, dict[str, int]]:
+def nonzero_counts(snapshot: dict[str, Any]) -> dict[str, dict[str, int]]:
     return {
         q: {k: n for k, n in view["counts"].items() if n}
         for q, view in snapshot["queues"].items()
@@ -482,7 +491,9 @@ def test_abandoned_fixture_lists_the_caller_for_call_back() -> None:
 def test_concurrent_fixture_matches_the_tracker_waits() -> None:
     live, events = replay_fixture("concurrent20")
     snapshot = live.snapshot(events[-1].time)
-    waits = [r.wait_seconds for r in final_records(events)]
+    records = final_records(events)
+    waits = [r.wait_seconds for r in records if r.wait_seconds is not None]
+    assert len(waits) == len(records)  # every answered call has a wait
     assert snapshot["queues"]["mandarin"]["asa"] == pytest.approx(sum(waits) / len(waits))
     assert sorted(a["handled"] for a in snapshot["agents"].values()) == [5, 5, 5, 5]
 
@@ -584,6 +595,25 @@ def test_resync_without_a_channel_list_is_refused() -> None:
     assert live.feed(ev("HotlineResync", 5)) == []
     assert live.stats["skipped.bad_field"] == 1
     assert live.stats["waiting"] == 1
+
+
+def test_an_abandon_with_an_unknown_wait_is_not_short() -> None:
+    """The call log's rule (hotline.calls.outcomes): no abandon leaves the rate on a guess."""
+    live = LiveState()
+    entry = ev("QueueEntry", None, Queue=Q, Position="1", Uniqueid="u")  # no Wait
+    live.apply_queue_status([entry], T0 + 100)
+    feed_all(
+        live,
+        [
+            ev("QueueCallerAbandon", 101, Uniqueid="u", Queue=Q),  # no HoldTime
+            ev("QueueCallerLeave", 101, Uniqueid="u", Queue=Q),
+            ev("Hangup", 101.1, Uniqueid="u"),
+        ],
+    )
+    snapshot = live.snapshot(T0 + 102)
+    counts = snapshot["queues"][Q]["counts"]
+    assert (counts["abandoned"], counts["short_abandoned"]) == (1, 0)
+    assert [a["uniqueid"] for a in snapshot["abandoned"]] == ["u"]
 
 
 # -- garbage -----------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""queue_log recount: Asterisk's own log, counted as DESIGN §4 counts the wallboard.
+"""queue_log recount: Asterisk's own log, counted as the wallboard counts (docs/wallboard.md).
 
 The lines are written as Asterisk 22's app_queue writes them (``queue_log_to_file``,
-``log_membername_as_agent = yes``). The last test is a small version of issue 6's
-cross-check: the queue_log Asterisk wrote for the recorded lab calls, counted here,
-equals what LiveState and the call tracker make of the AMI recordings of the same calls.
+``log_membername_as_agent = yes``). The last test is a small version of the lab
+cross-check in tests/e2e/test_wallboard.py: the queue_log Asterisk wrote for the recorded
+lab calls, counted here, equals what LiveState and the call tracker make of the AMI
+recordings of the same calls.
 """
 
 from __future__ import annotations
