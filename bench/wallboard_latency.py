@@ -1,4 +1,4 @@
-"""AMI event → wallboard frame latency on the real lab (issue 6).
+"""AMI event → wallboard frame latency on the real lab.
 
 A supervisor's socket (``/ws/supervisor``) listens while ``--calls`` callers join an
 empty queue at ``--rate`` and leave after a few seconds. For every ``QueueCallerJoin``

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -222,6 +223,30 @@ async def wait_rows(
             return rows
         await asyncio.sleep(0.25)
     return rows
+
+
+async def wait_queues(
+    stack: Stack, predicate: Callable[[dict[str, dict[str, Any]]], bool], timeout: float = 30.0
+) -> dict[str, dict[str, Any]]:
+    """Poll ``GET /api/queues`` until ``predicate(board)`` holds; returns the board either way.
+
+    ``board`` maps each queue's name to its live view (``waiting_count``, ``counts``, …).
+    Tests wait on what the wallboard shows instead of sleeping for a guessed time.
+    """
+    import httpx
+
+    headers = {"Authorization": f"Bearer {stack.tokens['supervisor']}"}
+    deadline = time.monotonic() + timeout
+    board: dict[str, dict[str, Any]] = {}
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=5.0) as http:
+        while time.monotonic() < deadline:
+            response = await http.get("/api/queues", headers=headers)
+            if response.status_code == 200:
+                board = {q["name"]: q for q in response.json()["queues"]}
+                if predicate(board):
+                    return board
+            await asyncio.sleep(0.1)
+    return board
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The agent's page in headless Chromium, driven by a real lab call (issue 4).
+"""The agent's page in headless Chromium, driven by a real lab call.
 
 The page signs in with an agent token, receives the pop over its WebSocket before the
 agent's SIPp phone rings, shows the customer as text (a name full of markup must not

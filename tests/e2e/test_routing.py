@@ -1,4 +1,4 @@
-"""Dialect routing and IVR flows on the real lab (issue 5).
+"""Dialect routing and IVR flows on the real lab.
 
 Callers carry no lab queue header here: the FastAGI identify/route flows and the
 dialect menu decide, as in production. Where a test only needs to see the queue a
@@ -13,7 +13,7 @@ import asyncio
 import pytest
 
 from dialplans.sipp import CallSpec, start_calls
-from tests.e2e.conftest import seed_customer, wait_rows
+from tests.e2e.conftest import seed_customer, wait_queues, wait_rows
 
 pytestmark = pytest.mark.asterisk
 
@@ -89,7 +89,9 @@ async def test_vip_arriving_later_is_answered_first(stack, lab_config, phones, s
     phones(agent, lab_config, ring_seconds=0.3, talk_seconds=3.0)
     ordinary = [CallSpec(f"13500000{n:03d}", f"普通来电{n}") for n in range(3)]
     first = asyncio.create_task(_calls(ordinary, lab_config, hold_seconds=60, rate=2))
-    await asyncio.sleep(4.0)  # the three ordinary callers are queued (one is being served)
+    # the three ordinary callers are in: one is being served, two wait
+    board = await wait_queues(stack, lambda b: b.get("cantonese", {}).get("waiting_count", 0) >= 2)
+    assert board["cantonese"]["waiting_count"] >= 2, board.get("cantonese")
     await _calls([CallSpec("13599999999", "贵宾来电")], lab_config, hold_seconds=60)
     await first
     rows = await wait_rows(
@@ -127,7 +129,10 @@ async def test_cantonese_caller_widens_to_a_bilingual_agent(
     busy = asyncio.create_task(
         _calls([CallSpec("13511110000", "占线")], lab_config, hold_seconds=90)
     )
-    await asyncio.sleep(3)
+    served = await wait_rows(
+        stack.db_url, lambda r: any(x.answered_at is not None for x in r), caller_name="占线"
+    )
+    assert served and served[0].agent == native.id, served
     await _calls([CallSpec("13511110001", "等候粤语")], lab_config, hold_seconds=90)
     rows = await wait_rows(stack.db_url, _final, caller_name="等候粤语")
     row = rows[0]
