@@ -1,33 +1,54 @@
 """Record raw AMI streams from the lab as test fixtures (``hotline lab record``).
 
-The tracker's tests replay what Asterisk 22 really sends, byte for byte (the cacofonisk
-pattern), instead of what we believe it sends. Each scenario places SIPp calls against
-the running lab while a plain socket captures the AMI bytes; the capture is written to
-``tests/fixtures/ami/<scenario>.ami`` together with a JSON file saying what was placed.
+The tracker's and the wallboard's tests replay what Asterisk 22 really sends, byte for
+byte (the cacofonisk pattern), instead of what we believe it sends. Each scenario places
+SIPp calls against the running lab, and sends the AMI actions a supervisor or an agent's
+phone would (transfer, pause, withdraw), while a plain socket captures the AMI bytes.
+The capture is written to ``tests/fixtures/ami/[<family>/]<scenario>.ami`` together with
+a JSON file saying what was placed; docs/lab.md lists the families and what each shows.
+
+The first seven scenarios sit at the top of the folder, where several test modules read
+them by name; later families each have a sub-folder.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from dialplans.config import LabConfig
 from dialplans.lab import Lab
-from dialplans.sipp import CallSpec, SippRun, place_calls, start_agent, start_calls
+from dialplans.sipp import Behaviour, CallSpec, SippRun, place_calls, start_agent, start_calls
+
+log = logging.getLogger(__name__)
+
+Frame = dict[str, str]
+
+
+class RecordError(RuntimeError):
+    """A scenario could not be played as written (an AMI action failed, an event never came)."""
 
 
 class AMICapture:
-    """Capture every byte the AMI sends to a fresh login, on a thread."""
+    """Capture every byte the AMI sends to a fresh login, on a thread.
+
+    The same login sends the scenario's actions, so their responses are in the recording
+    too (the replay skips responses, as the bridge's consumer does).
+    """
 
     def __init__(self, config: LabConfig) -> None:
         self.config = config
         self.data = bytearray()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._actions = 0
         self._sock = socket.create_connection((config.ami_host, config.ami_port), timeout=5)
         self._sock.sendall(
             (
@@ -49,60 +70,157 @@ class AMICapture:
                 return
             if not chunk:
                 return
-            self.data.extend(chunk)
+            with self._lock:
+                self.data.extend(chunk)
 
     def send(self, text: str) -> None:
         self._sock.sendall(text.encode())
+
+    def frames(self) -> list[Frame]:
+        """What arrived so far, one dict per frame (first value of each header)."""
+        with self._lock:
+            text = bytes(self.data).decode("utf-8", errors="replace")
+        frames = []
+        for block in text.split("\r\n\r\n"):
+            frame: Frame = {}
+            for line in block.split("\r\n"):
+                key, sep, value = line.partition(": ")
+                if sep:
+                    frame.setdefault(key, value)
+            frames.append(frame)
+        return frames
+
+    def wait_for(self, event: str, timeout: float = 20.0, **match: str) -> Frame:
+        """The first frame of ``event`` whose headers include ``match`` (polls the capture)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for frame in self.frames():
+                if frame.get("Event") == event and all(frame.get(k) == v for k, v in match.items()):
+                    return frame
+            time.sleep(0.05)
+        raise RecordError(f"no {event} {match} within {timeout:g} s")
+
+    def action(self, name: str, **headers: str) -> Frame:
+        """Send an AMI action and wait for its response; an error response raises."""
+        self._actions += 1
+        action_id = f"rec-{self._actions}-{name.lower()}"
+        lines = [f"Action: {name}", *(f"{k}: {v}" for k, v in headers.items())]
+        self.send("\r\n".join([*lines, f"ActionID: {action_id}"]) + "\r\n\r\n")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for frame in self.frames():
+                if frame.get("ActionID") == action_id and "Response" in frame:
+                    if frame["Response"] == "Error":
+                        raise RecordError(f"{name} {headers}: {frame.get('Message')}")
+                    return frame
+            time.sleep(0.02)
+        raise RecordError(f"no response to {name} within 10 s")
 
     def stop(self, settle: float = 1.0) -> bytes:
         time.sleep(settle)  # let the last Hangup events arrive
         self._stop.set()
         self._thread.join(timeout=2)
         self._sock.close()
-        return bytes(self.data)
+        with self._lock:
+            return bytes(self.data)
 
 
-@dataclass(slots=True)
+Run = Callable[[LabConfig, AMICapture], dict[str, object]]
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     description: str
-    run: Callable[[LabConfig, AMICapture], dict[str, object]]
+    run: Run
+    family: str = ""  # sub-folder of the fixtures; "" for the first seven, at the top
+
+    @property
+    def relative(self) -> Path:
+        return Path(self.family) / f"{self.name}.ami" if self.family else Path(f"{self.name}.ami")
 
 
-def _queue_add(cap: AMICapture, queue: str, agent_id: str, penalty: int = 0) -> None:
-    cap.send(
-        f"Action: QueueAdd\r\nQueue: {queue}\r\nInterface: PJSIP/agent-{agent_id}\r\n"
-        f"MemberName: {agent_id}\r\nPenalty: {penalty}\r\n"
-        f"ActionID: rec-add-{queue}-{agent_id}\r\n\r\n"
-    )
+@dataclass(frozen=True, slots=True)
+class Phone:
+    """How an agent's SIPp phone treats every call it gets."""
+
+    behaviour: Behaviour = "answer"
+    ring: float = 0.5
+    talk: float = 3.0
+
+    def describe(self) -> dict[str, object]:
+        if self.behaviour == "answer":
+            return {"behaviour": "answer", "ring_seconds": self.ring, "talk_seconds": self.talk}
+        if self.behaviour == "noanswer":
+            return {"behaviour": "noanswer"}
+        return {"behaviour": self.behaviour, "ring_seconds": self.ring}
 
 
-def _queue_remove(cap: AMICapture, queue: str, agent_id: str) -> None:
-    cap.send(
-        f"Action: QueueRemove\r\nQueue: {queue}\r\nInterface: PJSIP/agent-{agent_id}\r\n"
-        f"ActionID: rec-rm-{queue}-{agent_id}\r\n\r\n"
-    )
+def _interface(agent_id: str) -> str:
+    return f"PJSIP/agent-{agent_id}"
+
+
+@contextmanager
+def staffed(
+    cfg: LabConfig,
+    cap: AMICapture,
+    members: Mapping[str, tuple[str, ...]],
+    phones: Mapping[str, Phone],
+) -> Iterator[dict[str, object]]:
+    """Queue members added over AMI and their phones running; both undone on exit.
+
+    Yields the part of the scenario's JSON that says who was in which queue and how
+    each phone behaved.
+    """
+    for queue, ids in members.items():
+        for agent_id in ids:
+            cap.action("QueueAdd", Queue=queue, Interface=_interface(agent_id), MemberName=agent_id)
+    runs: list[SippRun] = []
+    try:
+        for agent_id, p in phones.items():
+            runs.append(
+                start_agent(
+                    cfg.agent(agent_id),
+                    cfg,
+                    behaviour=p.behaviour,
+                    ring_seconds=p.ring,
+                    talk_seconds=p.talk,
+                )
+            )
+        yield {
+            "members": {q: list(ids) for q, ids in members.items()},
+            "phones": {i: p.describe() for i, p in phones.items()},
+        }
+    finally:
+        for run in runs:
+            run.cleanup()
+        for queue, ids in members.items():
+            for agent_id in ids:
+                cap.action("QueueRemove", Queue=queue, Interface=_interface(agent_id))
+
+
+def _call(spec: CallSpec, hold: float) -> dict[str, object]:
+    """The JSON line describing one placed call."""
+    placed: dict[str, object] = {"number": spec.number, "name": spec.name, "hold_seconds": hold}
+    for key in ("queue", "queue_timeout", "dtmf", "overflow"):
+        value = getattr(spec, key)
+        if value not in ("", None):
+            placed[key] = value
+    return placed
+
+
+# -- the first seven (top level; other test modules read them by name) --------------------
 
 
 def _answered(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
-    _queue_add(cap, "cantonese", "1001")
-    agent = start_agent(cfg.agent("1001"), cfg, ring_seconds=2, talk_seconds=3)
-    try:
+    with staffed(cfg, cap, {"cantonese": ("1001",)}, {"1001": Phone(ring=2, talk=3)}):
         place_calls([CallSpec("13800138000", "张伟客户", queue="cantonese")], cfg, hold_seconds=30)
-    finally:
-        agent.cleanup()
-        _queue_remove(cap, "cantonese", "1001")
     return {"agent": "1001", "ring_seconds": 2, "talk_seconds": 3, "queue": "cantonese"}
 
 
 def _abandoned(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
-    _queue_add(cap, "minnan", "1002")
-    agent = start_agent(cfg.agent("1002"), cfg, behaviour="noanswer")
-    try:
+    with staffed(cfg, cap, {"minnan": ("1002",)}, {"1002": Phone("noanswer")}):
         place_calls([CallSpec("+8659212345678", "陈美玲", queue="minnan")], cfg, hold_seconds=6)
-    finally:
-        agent.cleanup()
-        _queue_remove(cap, "minnan", "1002")
     return {"hold_seconds": 6, "queue": "minnan"}
 
 
@@ -120,17 +238,9 @@ def _timeout(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
 
 def _ring_no_answer_then_answer(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
     # 1003 rejects, 1004 answers: the pop goes to 1003, is withdrawn, then 1004 connects.
-    _queue_add(cap, "wu", "1003")
-    _queue_add(cap, "wu", "1004")
-    a3 = start_agent(cfg.agent("1003"), cfg, behaviour="reject", ring_seconds=1)
-    a4 = start_agent(cfg.agent("1004"), cfg, ring_seconds=1, talk_seconds=2)
-    try:
+    phones = {"1003": Phone("reject", ring=1), "1004": Phone(ring=1, talk=2)}
+    with staffed(cfg, cap, {"wu": ("1003", "1004")}, phones):
         place_calls([CallSpec("13912345678", "王芳", queue="wu")], cfg, hold_seconds=30)
-    finally:
-        a3.cleanup()
-        a4.cleanup()
-        _queue_remove(cap, "wu", "1003")
-        _queue_remove(cap, "wu", "1004")
     return {"queue": "wu", "agents": {"1003": "reject", "1004": "answer"}}
 
 
@@ -142,55 +252,307 @@ def _ivr_only(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
 
 
 def _concurrent(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
-    ids = ["1001", "1002", "1003", "1004"]
-    for agent_id in ids:
-        _queue_add(cap, "mandarin", agent_id)
-    agents: list[SippRun] = [
-        start_agent(cfg.agent(i), cfg, ring_seconds=0.3, talk_seconds=0.5) for i in ids
-    ]
-    try:
+    ids = ("1001", "1002", "1003", "1004")
+    with staffed(cfg, cap, {"mandarin": ids}, {i: Phone(ring=0.3, talk=0.5) for i in ids}):
         calls = [CallSpec(f"1380000{n:04d}", f"客户{n}") for n in range(20)]
-        run = start_calls(calls, cfg, hold_seconds=60, rate=20)
-        run.wait(timeout=120)
-    finally:
-        for a in agents:
-            a.cleanup()
-        for agent_id in ids:
-            _queue_remove(cap, "mandarin", agent_id)
-    return {"calls": 20, "agents": ids}
+        start_calls(calls, cfg, hold_seconds=60, rate=20).wait(timeout=120)
+    return {"calls": 20, "agents": list(ids)}
 
 
-SCENARIOS = {
-    s.name: s
-    for s in (
-        Scenario("answered", "known caller, Chinese name, rings 2 s, talks 3 s", _answered),
-        Scenario("abandoned", "caller hangs up after 6 s while the agent rings", _abandoned),
-        Scenario(
-            "short_abandoned", "caller hangs up after 2 s in an empty queue", _short_abandoned
+FIRST_SEVEN = (
+    Scenario("answered", "known caller, Chinese name, rings 2 s, talks 3 s", _answered),
+    Scenario("abandoned", "caller hangs up after 6 s while the agent rings", _abandoned),
+    Scenario("short_abandoned", "caller hangs up after 2 s in an empty queue", _short_abandoned),
+    Scenario("timeout", "queue timeout after 3 s, caller still there", _timeout),
+    Scenario("rna_then_answer", "first agent rejects, second answers", _ring_no_answer_then_answer),
+    Scenario("ivr_only", "IVR message, never queued", _ivr_only),
+    Scenario("concurrent20", "20 calls at 20/s over 4 agents", _concurrent),
+)
+
+
+# -- the families (one sub-folder each) --------------------------------------------------
+
+
+def _transfer(
+    cfg: LabConfig, cap: AMICapture, action: str, target: str, *, to_queue: str = ""
+) -> dict[str, object]:
+    """An agent of cantonese takes the call and, a second later, transfers it to ``target``.
+
+    ``action`` is the AMI action that plays the agent's transfer key: ``BlindTransfer``
+    (the caller leaves at once) or ``Atxfer`` (the agent consults ``target`` first and the
+    transfer completes when the agent hangs up).
+    """
+    members = {"cantonese": ("1001",), **({to_queue: ("1002",)} if to_queue else {})}
+    phones = {"1001": Phone(talk=3 if action == "Atxfer" else 20), "1002": Phone(talk=4)}
+    spec = CallSpec("13800138000", "张伟", queue="cantonese")
+    with staffed(cfg, cap, members, phones) as staff:
+        caller = start_calls([spec], cfg, hold_seconds=30)
+        agent = cap.wait_for("AgentConnect", Queue="cantonese")["DestChannel"]
+        time.sleep(1)
+        cap.action(action, Channel=agent, Exten=target, Context="hotline-transfer")
+        caller.wait(timeout=60)
+        caller.cleanup()
+    return {**staff, "calls": [_call(spec, 30)], "transfer": {"action": action, "to": target}}
+
+
+def _blind_to_agent(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
+    return _transfer(cfg, cap, "BlindTransfer", "1002")
+
+
+def _blind_to_queue(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
+    return _transfer(cfg, cap, "BlindTransfer", "mandarin", to_queue="mandarin")
+
+
+def _attended_to_agent(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
+    return _transfer(cfg, cap, "Atxfer", "1002")
+
+
+def _attended_to_queue(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
+    return _transfer(cfg, cap, "Atxfer", "80001", to_queue="mandarin")  # 80001: mandarin
+
+
+def _simple(
+    members: Mapping[str, tuple[str, ...]],
+    phones: Mapping[str, Phone],
+    specs: list[tuple[CallSpec, float]],
+) -> Run:
+    """A scenario that only places calls (each SIPp run its own hold) against a staff."""
+
+    def run(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
+        with staffed(cfg, cap, members, phones) as staff:
+            runs = [start_calls([spec], cfg, hold_seconds=hold) for spec, hold in specs]
+            for sipp in runs:
+                sipp.wait(timeout=90)
+                sipp.cleanup()
+        return {**staff, "calls": [_call(spec, hold) for spec, hold in specs]}
+
+    return run
+
+
+def _paused_then_answered(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
+    spec = CallSpec("075512345678", "黄先生", queue="minnan")
+    with staffed(cfg, cap, {"minnan": ("1003",)}, {"1003": Phone(talk=2)}) as staff:
+        cap.action("QueuePause", Interface=_interface("1003"), Paused="true", Reason="training")
+        caller = start_calls([spec], cfg, hold_seconds=30)
+        cap.wait_for("QueueCallerJoin", Queue="minnan")
+        time.sleep(2)
+        cap.action("QueuePause", Interface=_interface("1003"), Paused="false")
+        caller.wait(timeout=60)
+        caller.cleanup()
+    return {**staff, "calls": [_call(spec, 30)], "pause": {"1003": "training, 2 s after join"}}
+
+
+def _withdrawn(overflow: str) -> Run:
+    """A supervisor takes a waiting caller out of cantonese (QUEUESTATUS=WITHDRAW)."""
+
+    def run(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
+        spec = CallSpec("13600136000", "刘女士", queue="cantonese", overflow=overflow)
+        members = {overflow: ("1004",)} if overflow else {}
+        with staffed(cfg, cap, members, {"1004": Phone(talk=2)}) as staff:
+            caller = start_calls([spec], cfg, hold_seconds=30)
+            channel = cap.wait_for("QueueCallerJoin", Queue="cantonese")["Channel"]
+            time.sleep(1.5)
+            cap.action(
+                "QueueWithdrawCaller", Queue="cantonese", Caller=channel, WithdrawInfo="supervisor"
+            )
+            caller.wait(timeout=60)
+            caller.cleanup()
+        return {**staff, "calls": [_call(spec, 30)], "withdrawn": "1.5 s after join"}
+
+    return run
+
+
+def _bridged_from_queue(cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
+    """A supervisor rings agent 1002 (Originate) and bridges a waiting caller to that call."""
+    spec = CallSpec("13800138009", "桥接客户", queue="wu")
+    with staffed(cfg, cap, {}, {"1002": Phone(ring=0.3, talk=3)}) as staff:
+        caller = start_calls([spec], cfg, hold_seconds=30)
+        channel = cap.wait_for("QueueCallerJoin", Queue="wu")["Channel"]
+        time.sleep(1)
+        cap.action(
+            "Originate", Channel=_interface("1002"), Application="Wait", Data="20", Async="true"
+        )
+        agent = cap.wait_for("OriginateResponse", Response="Success")["Channel"]
+        cap.action("Bridge", Channel1=channel, Channel2=agent)
+        caller.wait(timeout=60)
+        caller.cleanup()
+    return {**staff, "calls": [_call(spec, 30)], "bridge": "1 s after join, to 1002's call"}
+
+
+_MIX = [
+    (CallSpec("13800000101", "耐心一", queue="mandarin"), 30.0),
+    (CallSpec("13800000102", "耐心二", queue="mandarin"), 30.0),
+    (CallSpec("13800000103", "耐心三", queue="mandarin"), 30.0),
+    (CallSpec("13800000104", "急躁一", queue="mandarin"), 2.5),
+    (CallSpec("13800000105", "急躁二", queue="mandarin"), 5.8),
+    (CallSpec("13800000106", "限时", queue="mandarin", queue_timeout=2), 30.0),
+]
+
+FAMILIES = (
+    Scenario(
+        "blind_to_agent",
+        "agent 1001 answers, then blind-transfers the caller to agent 1002's phone",
+        _blind_to_agent,
+        "transfer",
+    ),
+    Scenario(
+        "blind_to_queue",
+        "agent 1001 (cantonese) answers, then blind-transfers the caller to mandarin",
+        _blind_to_queue,
+        "transfer",
+    ),
+    Scenario(
+        "attended_to_agent",
+        "agent 1001 answers, consults agent 1002 (Atxfer), hangs up: caller talks to 1002",
+        _attended_to_agent,
+        "transfer",
+    ),
+    Scenario(
+        "attended_to_queue",
+        "agent 1001 answers, consults the mandarin queue (Atxfer 80001), hangs up",
+        _attended_to_queue,
+        "transfer",
+    ),
+    Scenario(
+        "gone_while_ringing",
+        "caller hangs up after 2 s while the only agent's phone rings (short abandon)",
+        _simple(
+            {"wu": ("1003",)},
+            {"1003": Phone("noanswer")},
+            [(CallSpec("02161230001", "吴先生", queue="wu"), 2.0)],
         ),
-        Scenario("timeout", "queue timeout after 3 s, caller still there", _timeout),
-        Scenario(
-            "rna_then_answer", "first agent rejects, second answers", _ring_no_answer_then_answer
+        "ringing",
+    ),
+    Scenario(
+        "gone_while_rejected",
+        "the only agent rejects every ring; caller hangs up after 7 s",
+        _simple(
+            {"minnan": ("1001",)},
+            {"1001": Phone("reject", ring=0.5)},
+            [(CallSpec("05921230002", "林小姐", queue="minnan"), 7.0)],
         ),
-        Scenario("ivr_only", "IVR message, never queued", _ivr_only),
-        Scenario("concurrent20", "20 calls at 20/s over 4 agents", _concurrent),
-    )
-}
+        "ringing",
+    ),
+    Scenario(
+        "decline_then_answer",
+        "agent 1001 declines (603), agent 1002 answers",
+        _simple(
+            {"sichuanese": ("1001", "1002")},
+            {"1001": Phone("decline", ring=0.5), "1002": Phone(ring=0.5, talk=2)},
+            [(CallSpec("02881230003", "张先生", queue="sichuanese"), 30.0)],
+        ),
+        "reject",
+    ),
+    Scenario(
+        "all_reject_timeout",
+        "agent 1003 rejects (486), 1004 declines (603), the queue times out after 3 s",
+        _simple(
+            {"cantonese": ("1003", "1004")},
+            {"1003": Phone("reject", ring=0.3), "1004": Phone("decline", ring=0.3)},
+            [(CallSpec("02081230004", "陈先生", queue="cantonese", queue_timeout=3), 30.0)],
+        ),
+        "reject",
+    ),
+    Scenario(
+        "timeout_then_answered",
+        "wu (empty) times out after 2 s; the caller overflows to mandarin, 1004 answers",
+        _simple(
+            {"mandarin": ("1004",)},
+            {"1004": Phone(talk=2)},
+            [(CallSpec("02161230005", "周女士", "wu", 2, overflow="mandarin"), 30.0)],
+        ),
+        "overflow",
+    ),
+    Scenario(
+        "timeout_twice",
+        "wu then minnan (both empty) each time out after 2 s; then the dialplan hangs up",
+        _simple({}, {}, [(CallSpec("02161230006", "郑先生", "wu", 2, overflow="minnan"), 30.0)]),
+        "overflow",
+    ),
+    Scenario(
+        "withdrawn",
+        "a supervisor withdraws the caller from cantonese; the dialplan hangs up",
+        _withdrawn(""),
+        "overflow",
+    ),
+    Scenario(
+        "withdrawn_to_next",
+        "a supervisor withdraws the caller from cantonese; it overflows to mandarin, answered",
+        _withdrawn("mandarin"),
+        "overflow",
+    ),
+    Scenario(
+        "caller_hangs_up_first",
+        "agent 1002 answers and would talk 10 s; the caller hangs up 3 s after arrival",
+        _simple(
+            {"cantonese": ("1002",)},
+            {"1002": Phone(talk=10)},
+            [(CallSpec("13800138007", "何先生", queue="cantonese"), 3.0)],
+        ),
+        "connected",
+    ),
+    Scenario(
+        "paused_then_answered",
+        "the only agent is paused (training) when the caller joins, unpaused 2 s later",
+        _paused_then_answered,
+        "connected",
+    ),
+    Scenario(
+        "bridged_from_queue",
+        "a supervisor originates a call to agent 1002 and bridges a waiting caller into it",
+        _bridged_from_queue,
+        "merge",
+    ),
+    Scenario(
+        "mixed_six",
+        "6 calls at once on 2 agents talking 5.5 s: 3 patient, 2 impatient (2.5 s, 5.8 s), "
+        "1 with a queue timeout of 2 s",
+        _simple(
+            {"mandarin": ("1001", "1002")},
+            {"1001": Phone(ring=0.3, talk=5.5), "1002": Phone(ring=0.3, talk=5.5)},
+            _MIX,
+        ),
+        "mix",
+    ),
+)
+
+SCENARIOS = {s.name: s for s in (*FIRST_SEVEN, *FAMILIES)}
 
 
 def record(lab: Lab, config: LabConfig, names: list[str], out_dir: Path) -> list[Path]:
+    """Play ``names`` and write their recordings; returns the paths written.
+
+    A recording that already exists is skipped, never overwritten: tests pin what it
+    holds (its ``.expected.json``, and ``queue_log`` lines for the first seven), so
+    re-recording one is a deliberate step: delete it, record, regenerate the expectation.
+    """
     lab.up(config)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name in names:
         scenario = SCENARIOS[name]
+        path = out_dir / scenario.relative
+        if path.exists():
+            log.warning("%s exists: not recorded again (delete it first)", path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
         cap = AMICapture(config)
         time.sleep(0.3)
         meta = scenario.run(config, cap)
         data = cap.stop()
-        path = out_dir / f"{name}.ami"
         path.write_bytes(data)
         meta = {"scenario": name, "description": scenario.description, **meta}
-        path.with_suffix(".json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
+        text = json.dumps(meta, ensure_ascii=False, indent=2) + "\n"
+        path.with_suffix(".json").write_text(text, encoding="utf-8")
         written.append(path)
     return written
+
+
+__all__ = [
+    "SCENARIOS",
+    "AMICapture",
+    "Phone",
+    "RecordError",
+    "Scenario",
+    "record",
+    "staffed",
+]

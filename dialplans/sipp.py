@@ -22,7 +22,7 @@ from typing import Literal
 from dialplans.config import LabAgent, LabConfig
 
 SCENARIOS = Path(__file__).with_name("sipp")
-Behaviour = Literal["answer", "reject", "noanswer"]
+Behaviour = Literal["answer", "reject", "decline", "noanswer"]
 _INVITE_LOG = re.compile(r"INVITE\s+(\S+)\s+(\d+)\.\d+\.(\d+)(?:\.\d+)?(?: linkedid=(\S*))?")
 
 
@@ -72,6 +72,7 @@ class CallSpec:
     queue: str = ""
     queue_timeout: int | None = None
     dtmf: str = ""
+    overflow: str = ""  # the queue to try next when the first lets the caller go
 
 
 @dataclass(slots=True)
@@ -190,7 +191,8 @@ def start_calls(
     lines = ["SEQUENTIAL"]
     for c in calls:
         timeout = "" if c.queue_timeout is None else str(int(c.queue_timeout))
-        fields = [c.number, c.name, c.queue, timeout, re.sub(r"[^0-9*#]", "", c.dtmf)]
+        digits = re.sub(r"[^0-9*#]", "", c.dtmf)
+        fields = [c.number, c.name, c.queue, timeout, digits, c.overflow]
         lines.append(";".join(_csv_field(f) for f in fields))
     injection = workdir / "calls.csv"
     injection.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,4 +1,8 @@
-"""Replaying recorded AMI streams (tests/fixtures/ami/*.ami, recorded from the lab)."""
+"""Replaying recorded AMI streams (tests/fixtures/ami/**/*.ami, recorded from the lab).
+
+The first seven recordings sit at the top of the folder (several test modules read them by
+name); later families each have a sub-folder, so glob recursively to see them all.
+"""
 
 from __future__ import annotations
 

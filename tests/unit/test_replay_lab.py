@@ -2,9 +2,11 @@
 
 Each stream is what Asterisk 22.10 sent while SIPp played a known scenario (described
 in the ``.json`` beside it), so the expectations below come from the scenario, not from
-the tracker's own output. The same stream must give the same call log whole, in
-1-byte reads, at random split points, with garbage frames mixed in, with a raising
-subscriber beside the tracker, and written twice to the database.
+the tracker's own output (the whole output is pinned by ``test_golden_replays``). The
+same stream must give the same call log whole, in 1-byte reads, at random split points,
+with garbage frames mixed in, with a raising subscriber beside the tracker, and written
+twice to the database. The first seven recordings sit at the top of the folder; later
+families (transfer, ringing, reject, overflow, …) each have a sub-folder (docs/lab.md).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from hotline.db.models import CallLog
 from hotline.db.session import make_engine, session_factory, upgrade
 from tests.support.replay import FIXTURES, events_from_bytes, final_records, read_ami
 
-SCENARIOS = sorted(p.stem for p in FIXTURES.glob("*.ami"))
+# "answered", "transfer/blind_to_agent", …: the path under FIXTURES without ".ami"
+SCENARIOS = sorted(str(p.relative_to(FIXTURES).with_suffix("")) for p in FIXTURES.rglob("*.ami"))
 
 
 def meta(name: str) -> dict[str, object]:
@@ -102,6 +105,78 @@ def test_concurrent_calls_each_logged_once() -> None:
     assert len({r.linkedid for r in records}) == 20
     assert {r.outcome for r in records} == {Outcome.ANSWERED}
     assert sorted(r.caller_number for r in records) == [f"1380000{n:04d}" for n in range(20)]
+
+
+# -- the families: what was placed (the .json) against the rows ------------------------
+
+# scenario → per call, in the order calls ended: (outcome, agent, queues)
+FAMILY_ROWS: dict[str, list[tuple[str, str | None, list[str]]]] = {
+    # a transfer keeps one Linkedid; the row keeps the first agent who answered
+    "transfer/blind_to_agent": [("answered", "1001", ["cantonese"])],
+    "transfer/blind_to_queue": [("answered", "1001", ["cantonese", "mandarin"])],
+    "transfer/attended_to_agent": [("answered", "1001", ["cantonese"])],
+    "transfer/attended_to_queue": [("answered", "1001", ["cantonese", "mandarin", "cantonese"])],
+    "ringing/gone_while_ringing": [("short_abandoned", None, ["wu"])],
+    "ringing/gone_while_rejected": [("abandoned", None, ["minnan"])],
+    "reject/decline_then_answer": [("answered", "1002", ["sichuanese"])],
+    "reject/all_reject_timeout": [("timeout", None, ["cantonese"])],
+    "overflow/timeout_then_answered": [("answered", "1004", ["wu", "mandarin"])],
+    "overflow/timeout_twice": [("timeout", None, ["wu", "minnan"])],
+    "overflow/withdrawn": [("overflow", None, ["cantonese"])],
+    "overflow/withdrawn_to_next": [("answered", "1004", ["cantonese", "mandarin"])],
+    "connected/caller_hangs_up_first": [("answered", "1002", ["cantonese"])],
+    "connected/paused_then_answered": [("answered", "1003", ["minnan"])],
+    # the originated agent call is absorbed into the caller's (merged_into)
+    "merge/bridged_from_queue": [("ivr_only", None, []), ("short_abandoned", None, ["wu"])],
+    "mix/mixed_six": [
+        ("short_abandoned", None, ["mandarin"]),
+        ("timeout", None, ["mandarin"]),
+        ("abandoned", None, ["mandarin"]),
+        ("answered", "1001", ["mandarin"]),
+        ("answered", "1002", ["mandarin"]),
+        ("answered", "1001", ["mandarin"]),
+    ],
+}
+
+
+def test_every_family_recording_is_checked() -> None:
+    assert set(FAMILY_ROWS) == {name for name in SCENARIOS if "/" in name}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_ROWS))
+def test_family_rows(name: str) -> None:
+    records = finals(name)
+    assert [(str(r.outcome), r.agent, r.queues) for r in records] == FAMILY_ROWS[name]
+    placed = {str(c["number"]): c for c in meta(name)["calls"]}
+    callers = [r for r in records if r.merged_into is None]
+    assert sorted(r.caller_number for r in callers) == sorted(placed)
+    for r in callers:
+        call = placed[r.caller_number]
+        assert r.caller_name == call["name"]
+        assert r.queues[0] == call["queue"]
+        assert r.arrived_at <= r.queued_at <= r.ended_at
+        if "queue_timeout" in call and r.outcome == Outcome.TIMEOUT:
+            # Asterisk's queue timeout runs on whole seconds from the join's second
+            per_queue = len(r.queues) * call["queue_timeout"]
+            assert per_queue - 1 <= r.wait_seconds <= per_queue + 0.5
+
+
+def test_transfer_talk_is_the_first_agent_part() -> None:
+    """Blind: 1001 talks about 1 s before transferring; attended: until 1001 hangs up (3 s)."""
+    assert only("transfer/blind_to_agent").talk_seconds == pytest.approx(1, abs=0.3)
+    assert only("transfer/attended_to_agent").talk_seconds == pytest.approx(3, abs=0.3)
+
+
+def test_caller_hanging_up_first_ends_the_talk() -> None:
+    r = only("connected/caller_hangs_up_first")
+    assert r.talk_seconds == pytest.approx(2, abs=0.3)  # hold 3 s from arrival, 1 s to connect
+    assert r.queue_status is None  # Queue() never returned: no QueueResult
+
+
+def test_bridged_call_is_merged_into_the_caller_row() -> None:
+    absorbed, kept = finals("merge/bridged_from_queue")
+    assert absorbed.merged_into == kept.linkedid
+    assert absorbed.caller_number == "1002"
 
 
 # -- the same stream, delivered badly ---------------------------------------------------
