@@ -22,10 +22,12 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hotline.api.deps import Service
 from hotline.api.errors import HotlineError
 from hotline.api.routes import agents_admin, calls, customers, health, routing, supervisor, ws
-from hotline.bus import make_bus
+from hotline.bus import Bus, make_bus
 from hotline.db.session import make_engine, session_factory, upgrade
+from hotline.live.actions import ActionRunner
 from hotline.settings import Settings
 from screenpop import web
 
@@ -92,12 +94,13 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return _error(500, "internal-error", "internal error; see the server log")
 
 
-def create_app(settings: Settings, service: object | None = None) -> FastAPI:
+def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     """Build the API. ``service`` (the AMI bridge pipeline) is started and stopped with it.
 
-    ``service`` must provide ``async start()``, ``async stop()`` and
-    ``ami_status() -> dict``; without one the API serves the database alone and
-    ``/api/health`` reports the bridge as not running.
+    Without a service the API serves the database alone, ``/api/health`` reports the
+    bridge as not running and supervisor actions answer 503. This is the only place that
+    sets ``app.state`` (read through :mod:`hotline.api.deps`): ``settings``, ``service``,
+    ``engine``, ``sessionmaker``, ``bus`` and ``actions``.
     """
 
     @asynccontextmanager
@@ -109,17 +112,22 @@ def create_app(settings: Settings, service: object | None = None) -> FastAPI:
             app.state.sessionmaker = session_factory(engine)
             # One bus per process: the service's when it runs here (its pushes and our
             # sockets must meet), else our own (Redis when configured).
-            own_bus = getattr(service, "bus", None) is None
-            app.state.bus = make_bus(settings.redis_url) if own_bus else service.bus  # type: ignore[union-attr]
+            service_bus: Bus | None = getattr(service, "bus", None)
+            bus = make_bus(settings.redis_url) if service_bus is None else service_bus
+            app.state.bus = bus
+            # Originates that outlive their request belong to this app, not to a module.
+            actions = ActionRunner(bus)
+            app.state.actions = actions
             if service is not None:
-                await service.start()  # type: ignore[attr-defined]
+                await service.start()
             try:
                 yield
             finally:
+                await actions.close()
                 if service is not None:
-                    await service.stop()  # type: ignore[attr-defined]
-                if own_bus:
-                    await app.state.bus.close()
+                    await service.stop()
+                if service_bus is None:
+                    await bus.close()
         finally:
             engine.dispose()
 

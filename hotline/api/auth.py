@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any
 
+import fastapi.routing
 from fastapi import Depends, Request, WebSocket, WebSocketException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, select, update
@@ -30,7 +31,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
-from hotline.api.errors import Forbidden, NotAuthenticated, ServiceUnavailable
+from hotline.api.deps import EngineDep, get_engine
+from hotline.api.errors import DatabaseUnavailable, Forbidden, NotAuthenticated
 from hotline.db.models import ApiToken
 
 __all__ = [
@@ -163,18 +165,18 @@ def require(*roles: Role) -> Callable[..., Principal]:
 
     def dependency(
         request: Request,
+        engine: EngineDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         if credentials is None:
             raise NotAuthenticated()
         try:
-            principal = authenticate(request.app.state.engine, credentials.credentials)
+            principal = authenticate(engine, credentials.credentials)
         except SQLAlchemyError as exc:
             # Not the client's fault: a 401 would log every user out during an outage.
             log.warning("cannot check API token: database error %s", type(exc).__name__)
-            raise ServiceUnavailable(
-                "the database is unavailable; cannot check the token",
-                error_id="database-unavailable",
+            raise DatabaseUnavailable(
+                "the database is unavailable; cannot check the token"
             ) from None
         if principal is None:
             raise NotAuthenticated("the bearer token is unknown or revoked")
@@ -208,7 +210,7 @@ async def principal_from_websocket(websocket: WebSocket, *roles: Role) -> Princi
     allowed = frozenset(Role(role) for role in roles) or frozenset({Role.AGENT})
     token = _websocket_token(websocket)
     try:
-        principal = await run_in_threadpool(authenticate, websocket.app.state.engine, token)
+        principal = await run_in_threadpool(authenticate, get_engine(websocket), token)
     except SQLAlchemyError as exc:
         log.warning("cannot check API token: database error %s", type(exc).__name__)
         raise WebSocketException(status.WS_1011_INTERNAL_ERROR, "database unavailable") from None
@@ -245,12 +247,11 @@ def effective_routes(routes: Sequence[BaseRoute]) -> Iterator[Any]:
     ``app.routes``; ``iter_route_contexts`` expands them. Older FastAPI lists the
     routes flat already.
     """
-    try:
-        from fastapi.routing import iter_route_contexts  # type: ignore[attr-defined]
-    except ImportError:
+    expand = getattr(fastapi.routing, "iter_route_contexts", None)
+    if expand is None:
         yield from routes
         return
-    yield from iter_route_contexts(list(routes))
+    yield from expand(list(routes))
 
 
 def guards_of(route: object) -> list[frozenset[Role]]:

@@ -499,6 +499,29 @@ def test_actions_without_a_service_are_503(sqlite_url, monkeypatch) -> None:
             assert response.json()["error_id"] == "ami-unavailable"
 
 
+def test_without_a_service_a_malformed_request_is_still_a_422(sqlite_url, monkeypatch) -> None:
+    """The bridge is checked in the route, after the request itself."""
+    app, _, tokens = make_env(sqlite_url, monkeypatch, service=False)
+    with TestClient(app) as client:
+        headers = {"Authorization": f"Bearer {tokens['sup']}"}
+        response = client.post("/api/agents/1002/pause", headers=headers, json={"reason": "a\nb"})
+        assert response.status_code == 422
+
+
+def test_shutdown_cancels_an_originate_still_ringing(sqlite_url, monkeypatch) -> None:
+    """Background originates belong to the app and end with it, not to a module global."""
+    monkeypatch.setattr(supervisor, "ORIGINATE_ACCEPT_WAIT", 0.05)
+    app, fake, tokens = make_env(sqlite_url, monkeypatch)
+    fake.bridge.delay = 60.0
+    with TestClient(app) as client:
+        e = Env(client, fake, tokens, LivePublisher(app.state.bus, LiveState()))
+        e.feed(day(), SNAP_AT, snapshot=True)
+        assert e.post("/api/abandoned/ab1/callback", {"agent_id": "1002"}).status_code == 202
+        runner = app.state.actions
+        assert runner.pending == 2  # the Originate and the task that reports its outcome
+    assert runner.pending == 0
+
+
 # -- the feed ---------------------------------------------------------------------------------
 
 

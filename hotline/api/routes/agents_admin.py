@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -22,19 +22,19 @@ from starlette.concurrency import run_in_threadpool
 from hotline.agents.directory import (
     AGENT_ID_PATTERN,
     InterfaceInUseError,
-    MembershipSyncError,
     load_directory,
     parse_skills,
     remove_agent,
     save_agent,
-    sync_membership,
     validate_interface,
     validate_name,
 )
+from hotline.agents.membership import MembershipSyncError, sync_membership
 from hotline.api.auth import Role, require
-from hotline.api.deps import SessionDep
-from hotline.api.errors import HotlineError, ServiceUnavailable
+from hotline.api.deps import BridgeDep, SessionDep, SessionmakerDep, SettingsDep
+from hotline.api.errors import AMINotConnected, InterfaceInUse, NoSuchAgent, ServiceNotRunning
 from hotline.db.models import Agent
+from hotline.routing.skills import AgentSkills
 
 __all__ = ["AgentIn", "AgentList", "AgentOut", "router"]
 
@@ -87,11 +87,6 @@ class AgentIn(BaseModel):
         return [f"{d}:{s.value}" for d, s in parse_skills(value).items()]
 
 
-class NoSuchAgent(HotlineError):
-    def __init__(self) -> None:
-        super().__init__("no agent with that id", error_id="no-such-agent", status_code=404)
-
-
 @router.get(
     "/directory",
     response_model=AgentList,
@@ -121,11 +116,8 @@ def put_agent(
             session, agent_id, interface=body.interface, skills=body.skills, name=body.name
         )
     except InterfaceInUseError as exc:
-        raise HotlineError(
-            str(exc),
-            error_id="interface-in-use",
-            status_code=409,
-            details={"interface": exc.interface, "agent_id": exc.owner},
+        raise InterfaceInUse(
+            str(exc), details={"interface": exc.interface, "agent_id": exc.owner}
         ) from None
     if created:
         response.status_code = status.HTTP_201_CREATED
@@ -146,30 +138,25 @@ def delete_agent(agent_id: AgentId, session: SessionDep) -> Response:
 
 
 @router.post("/sync", name="sync", dependencies=[Depends(require(Role.SUPERVISOR))])
-async def sync_now(request: Request) -> dict[str, Any]:
+async def sync_now(
+    bridge: BridgeDep, sessions: SessionmakerDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Re-apply queue membership from the directory now; returns the sync report."""
-    service = getattr(request.app.state, "service", None)
-    bridge = getattr(service, "bridge", None)
     if bridge is None:
-        raise ServiceUnavailable(
-            "no AMI bridge runs in this process", error_id="service-not-running"
-        )
+        raise ServiceNotRunning()
     if not bridge.connected:
-        raise ServiceUnavailable("the AMI link is down", error_id="ami-not-connected")
-    sessions = request.app.state.sessionmaker
+        raise AMINotConnected()
 
-    def load() -> tuple[list[Any], list[Agent]]:
+    def load() -> tuple[list[AgentSkills], list[Agent]]:
         with sessions() as session:
             return load_directory(session)
 
     agents, bad = await run_in_threadpool(load)
-    state, settings = request.app.state, request.app.state.settings
-    queues = getattr(state, "routing_queues", None) or settings.queue_names
     try:
         report = await sync_membership(
-            bridge, agents, queues, leave_alone={row.interface for row in bad}
+            bridge, agents, settings.queue_names, leave_alone={row.interface for row in bad}
         )
     except MembershipSyncError as exc:
-        raise ServiceUnavailable(str(exc), error_id="ami-not-connected") from None
+        raise AMINotConnected(str(exc)) from None
     report.left_alone = [row.id for row in bad]
     return report.as_dict()

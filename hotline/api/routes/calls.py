@@ -11,14 +11,14 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from hotline.api.auth import Principal, Role, require
-from hotline.api.deps import SessionDep
-from hotline.api.errors import Forbidden, HotlineError
+from hotline.api.deps import SessionDep, SettingsDep
+from hotline.api.errors import Forbidden, NoSuchCall, NoSuchCustomer
 from hotline.calls.records import Outcome
 from hotline.db.models import CallLog, Customer, CustomerLink
 from hotline.phones import to_e164
@@ -76,8 +76,8 @@ class CallList(BaseModel):
 
 @router.get("", response_model=CallList, name="list")
 def list_calls(
-    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     principal: Annotated[Principal, Depends(require(Role.AGENT))],
     customer_id: Annotated[int | None, Query(ge=1, le=_INT32_MAX)] = None,
     number: Annotated[
@@ -102,7 +102,7 @@ def list_calls(
     if customer_id is not None:
         query = query.where(CallLog.customer_id == customer_id)
     if number is not None:
-        e164 = to_e164(number, request.app.state.settings.default_region)
+        e164 = to_e164(number, settings.default_region)
         if e164 is not None:
             query = query.where(CallLog.caller_e164 == e164)
         else:
@@ -133,11 +133,6 @@ class LinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     customer_id: Annotated[int, Field(ge=1, le=_INT32_MAX)]
-
-
-class NoSuchCall(HotlineError):
-    def __init__(self) -> None:
-        super().__init__("no call with that id", error_id="no-such-call", status_code=404)
 
 
 def _call_for(session: Session, call_id: str, principal: Principal) -> CallLog:
@@ -181,7 +176,7 @@ def link_customer(
     writes keep an agent's choice."""
     call = _call_for(session, call_id, principal)
     if session.get(Customer, body.customer_id) is None:
-        raise HotlineError("no customer with that id", error_id="no-such-customer", status_code=404)
+        raise NoSuchCustomer()
     session.add(
         CustomerLink(
             call_id=call.id,

@@ -13,13 +13,14 @@ import logging
 import time
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
 from hotline.api.auth import require
+from hotline.api.deps import EngineDep, Service, ServiceDep, SettingsDep
 
 __all__ = ["Health", "router"]
 
@@ -74,25 +75,25 @@ async def check_redis(url: str | None) -> dict[str, Any]:
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
-def ami_status(service: object | None) -> dict[str, Any]:
+def ami_status(service: Service | None) -> dict[str, Any]:
     if service is None:
         return {"connected": False, "detail": "bridge not running"}
     try:
-        status = dict(service.ami_status())  # type: ignore[attr-defined]
+        status = dict(service.ami_status())
     except Exception as exc:
         log.warning("health: ami_status() failed: %s", type(exc).__name__)
         return {"connected": False, "detail": f"status unavailable ({type(exc).__name__})"}
     status["connected"] = bool(status.get("connected"))
-    return jsonable_encoder(status)  # type: ignore[no-any-return]
+    encoded: dict[str, Any] = jsonable_encoder(status)
+    return encoded
 
 
 @router.get("", response_model=Health, name="show", dependencies=[Depends(require())])
-async def show_health(request: Request) -> Health:
+async def show_health(engine: EngineDep, settings: SettingsDep, service: ServiceDep) -> Health:
     """Any valid token may ask; "degraded" when anything configured is not working."""
-    state = request.app.state
     database, redis_status = await asyncio.gather(
-        check_database(state.engine), check_redis(state.settings.redis_url)
+        check_database(engine), check_redis(settings.redis_url)
     )
-    ami = ami_status(state.service)
+    ami = ami_status(service)
     ok = database["ok"] and redis_status["ok"] is not False and ami["connected"]
     return Health(status="ok" if ok else "degraded", ami=ami, database=database, redis=redis_status)
