@@ -4,7 +4,7 @@ their replies.
 Pure functions: values in, an action's headers out (or a reply in, an outcome out).
 Nothing here sends; :mod:`hotline.live.actions` does. Keeping every header a request can
 reach in one place makes the injection rule easy to audit: the callers pass only values
-already checked against the patterns of ``hotline/api/routes/supervisor.py`` (no CR/LF
+already checked against the patterns of ``hotline/api/routes/actions.py`` (no CR/LF
 or control characters, no ``,`` or ``|`` where Asterisk splits arguments), and these
 builders add nothing from outside.
 """

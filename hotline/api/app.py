@@ -24,7 +24,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotline.api.deps import Service
 from hotline.api.errors import HotlineError
-from hotline.api.routes import agents_admin, calls, customers, health, routing, supervisor, ws
+from hotline.api.routes import (
+    actions,
+    agents_admin,
+    calls,
+    customers,
+    health,
+    routing,
+    supervisor,
+    ws,
+)
 from hotline.bus import Bus, make_bus
 from hotline.db.session import make_engine, session_factory, upgrade
 from hotline.live.actions import ActionRunner
@@ -150,6 +159,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(agents_admin.router)
     app.include_router(supervisor.router)
+    app.include_router(actions.router)
     app.include_router(ws.router)
     app.include_router(web.router)
     app.mount("/static", web.static_files(), name="static")

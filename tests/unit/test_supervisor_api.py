@@ -18,7 +18,7 @@ from hotline.ami.bridge import AMINotConnectedError
 from hotline.ami.events import AMIEvent
 from hotline.api.app import create_app
 from hotline.api.auth import Role, create_token, effective_routes, guards_of
-from hotline.api.routes import supervisor
+from hotline.api.routes import actions, supervisor
 from hotline.bus import MemoryBus
 from hotline.db.models import Agent
 from hotline.db.session import make_engine, upgrade
@@ -217,7 +217,7 @@ WRITES = [
 
 
 def test_every_route_has_a_supervisor_guard() -> None:
-    routes = list(supervisor.router.routes)
+    routes = [*supervisor.router.routes, *actions.router.routes]
     assert {r.path for r in routes} >= {"/metrics", "/ws/supervisor", "/api/queues"}
     for route in routes:
         assert guards_of(route) == [frozenset({Role.SUPERVISOR})], route.path
@@ -418,8 +418,8 @@ def test_spy_originates_the_supervisor_phone_into_chanspy_on_the_agent_leg(
 
 def test_spy_targets_the_exact_leg_when_the_state_knows_it() -> None:
     view = {"interface": "PJSIP/agent-1001", "channel_uniqueid": "1772413262.42"}
-    assert supervisor._spy_target(view) == ("1772413262.42", "u")
-    assert supervisor._spy_target({"interface": "PJSIP/a-1"}) == ("PJSIP/a-1-", "")
+    assert actions._spy_target(view) == ("1772413262.42", "u")
+    assert actions._spy_target({"interface": "PJSIP/a-1"}) == ("PJSIP/a-1-", "")
 
 
 def test_spy_needs_a_live_call(env) -> None:
@@ -470,7 +470,7 @@ def test_a_phone_that_fails_to_answer_is_409(env) -> None:
 
 
 def test_a_slow_originate_is_202_and_the_outcome_follows_on_the_feed(env, monkeypatch) -> None:
-    monkeypatch.setattr(supervisor, "ORIGINATE_ACCEPT_WAIT", 0.05)
+    monkeypatch.setattr(actions, "ORIGINATE_ACCEPT_WAIT", 0.05)
     env.service.bridge.delay = 0.3
     response = env.post("/api/abandoned/ab1/callback", {"agent_id": "1002"})
     assert response.status_code == 202 and response.json()["status"] == "ringing"
@@ -510,7 +510,7 @@ def test_without_a_service_a_malformed_request_is_still_a_422(sqlite_url, monkey
 
 def test_shutdown_cancels_an_originate_still_ringing(sqlite_url, monkeypatch) -> None:
     """Background originates belong to the app and end with it, not to a module global."""
-    monkeypatch.setattr(supervisor, "ORIGINATE_ACCEPT_WAIT", 0.05)
+    monkeypatch.setattr(actions, "ORIGINATE_ACCEPT_WAIT", 0.05)
     app, fake, tokens = make_env(sqlite_url, monkeypatch)
     fake.bridge.delay = 60.0
     with TestClient(app) as client:
