@@ -6,8 +6,9 @@
 
 ``load`` writes the synthetic file under /var/lib/hotline/bench (never into the repo),
 creates the database from template0 with LC_CTYPE C.UTF-8 (pg_trgm needs a UTF-8 ctype
-to see Hanzi, research §4.2), migrates it and times ``hotline import`` on it. ``query``
-times the same search code the API runs (:mod:`hotline.matching.search`), one query at a time,
+to see Hanzi: under ``C`` it finds no trigrams in 张伟), migrates it and times ``hotline
+import`` on it. ``query`` times the same search code the API runs
+(:mod:`hotline.matching.search`), one query at a time,
 and writes JSON results next to the data (``--label`` suffixes the file, e.g. ``before``
 when run from an older checkout). The corrupted kinds (a wrong last, first or middle
 character, swapped pinyin letters) time the typo fallbacks, which only run when the
@@ -16,8 +17,8 @@ given-name character that reads differently, as in the labelled set, so some of 
 queries name another real customer of the district and take the exact path.
 The importer ends a bulk load with ``VACUUM (ANALYZE)``, inside the timed import: the
 first version's ``ANALYZE`` here ran in a rolled-back transaction, so the old figures
-were taken without planner statistics. Targets (DESIGN §5): phone p99 < 1 ms,
-name/pinyin/address top-10 p99 < 50 ms at 10 M customers.
+were taken without planner statistics. Targets: phone p99 < 1 ms, name/pinyin/address
+top-10 p99 < 50 ms at 10 M customers (docs/benchmarks-matching.md has the figures).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def _url(db: str) -> str:
 
 
 def load(customers: int, db: str, seed: int, label: str = "", baseline: str = "") -> dict[str, Any]:
+    from hotline.customers.cli import import_file
     from hotline.customers.gen import write_file
-    from hotline.customers.importer import import_file
     from hotline.db.session import make_engine, upgrade
 
     DATA.mkdir(parents=True, exist_ok=True)
@@ -105,7 +106,8 @@ def _baseline(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         print(f"no baseline at {path}")
         return None
-    return json.loads(path.read_text())
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -139,6 +141,7 @@ def _wrong_char(name: str, at: int, rng: random.Random) -> str | None:
 
 def query(db: str, samples: int, seed: int, label: str = "", baseline: str = "") -> dict[str, Any]:
     from hotline.db.session import make_engine
+    from hotline.matching.keys import split_surname
     from hotline.matching.search import CustomerSearch
 
     # the API's engine (pool_pre_ping included), so the figure is what an agent sees
@@ -168,6 +171,8 @@ def query(db: str, samples: int, seed: int, label: str = "", baseline: str = "")
         "wrong-first-char+district": [],
         "wrong-middle-char+district": [],
         "pinyin-typo+district": [],
+        # a surname and a place, no given name: every customer of that surname there
+        "surname+district": [],
     }
     # the customer each corrupted query means, for its recall at this scale
     targets: dict[str, list[int]] = defaultdict(list)
@@ -191,6 +196,8 @@ def query(db: str, samples: int, seed: int, label: str = "", baseline: str = "")
                 if (wrong := _wrong_char(name, at, wrong_rng)) is not None:
                     cases[kind].append(f"{wrong} {place}")
                     targets[kind].append(cid)
+        if district:
+            cases["surname+district"].append(f"姓{split_surname(name)[0]} {district}")
         if len(pinyin) >= 6:
             k = rng.randrange(1, len(pinyin) - 1)
             typo = pinyin[:k] + pinyin[k + 1] + pinyin[k] + pinyin[k + 2 :]

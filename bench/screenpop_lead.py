@@ -13,15 +13,24 @@ Prints, per mode: lead time (INVITE time minus pop arrival; positive = pop first
 min/p1/p50/p99, the share of pops that were first, the pre-dial hold (ack wait) p50/p99,
 and AMI event → WebSocket frame latency (AgentConnect → ``call.connected``) p50/p99.
 
-    python -m bench.screenpop_lead --calls 200 --rate 2
+    python -m bench.screenpop_lead --calls 200 --rate 2 [--baseline-tree DIR]
+
+``--baseline-tree`` names another checkout of Hotline (a ``git worktree`` of an earlier
+commit): its own bench runs the ``hold`` mode first, in a subprocess on the same lab, and
+its row is printed above ours, so a change is judged against the code it replaced in the
+same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 
 def pct(values: list[float], q: float) -> float:
@@ -32,6 +41,7 @@ def pct(values: list[float], q: float) -> float:
 async def run_mode(mode: str, calls: int, rate: float, ack_timeout: float) -> dict[str, object]:
     from bench.stack import running_stack
     from dialplans.sipp import CallSpec, start_agent, start_calls
+    from hotline.customers.rows import with_name_keys
     from hotline.db.models import Customer, CustomerPhone
     from hotline.db.session import make_engine, session_factory
     from tests.support.agent_client import AgentClient
@@ -43,7 +53,7 @@ async def run_mode(mode: str, calls: int, rate: float, ack_timeout: float) -> di
         engine = make_engine(stack.db_url)
         with session_factory(engine)() as session:
             for n, number in enumerate(numbers):
-                customer = Customer(name=f"压测客户{n}")
+                customer = with_name_keys(Customer(name=f"压测客户{n}"))
                 session.add(customer)
                 session.flush()
                 session.add(CustomerPhone(customer_id=customer.id, e164=f"+86{number}"))
@@ -126,7 +136,25 @@ def fmt(value: object) -> str:
     return f"{value:8.2f}" if isinstance(value, float) else f"{value!s:>8}"
 
 
+def baseline_row(tree: Path, args: argparse.Namespace) -> str:
+    """The ``hold`` row of this bench as another checkout runs it (its own stack and code)."""
+    command = [
+        sys.executable, "-m", "bench.screenpop_lead", "--no-race", "--calls", str(args.calls),
+        "--rate", str(args.rate), "--ack-timeout", str(args.ack_timeout),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
+    out = subprocess.run(command, cwd=tree, env=env, check=True, capture_output=True, text=True)
+    rows = [line for line in out.stdout.splitlines() if line.split()[:1] == ["hold"]]
+    commit = subprocess.run(
+        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    if not rows:
+        return "baseline: no hold row in its output"
+    return rows[-1].replace("hold".rjust(12), f"base {commit}"[:12].rjust(12), 1)
+
+
 async def main_async(args: argparse.Namespace) -> None:
+    before = baseline_row(args.baseline_tree, args) if args.baseline_tree else None
     results = [await run_mode("hold", args.calls, args.rate, args.ack_timeout)]
     if not args.no_race:
         results.append(await run_mode("race", args.calls, args.rate, 0.0))
@@ -150,6 +178,8 @@ async def main_async(args: argparse.Namespace) -> None:
         "ws_p99",
     ]
     print(" ".join(f"{c:>12}" for c in cols))
+    if before is not None:
+        print(before)
     for r in results:
         print(" ".join(f"{fmt(r[c]):>12}" for c in cols))
 
@@ -160,6 +190,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2.0)
     parser.add_argument("--ack-timeout", type=float, default=0.5)
     parser.add_argument("--no-race", action="store_true")
+    parser.add_argument("--baseline-tree", type=Path, default=None)
     args = parser.parse_args()
     started = time.monotonic()
     asyncio.run(main_async(args))

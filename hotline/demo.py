@@ -49,6 +49,7 @@ class DemoCall:
 
 def seed_customers(database_url: str) -> int:
     """Insert the demo customers once (idempotent by name + number)."""
+    from hotline.customers.rows import with_name_keys
     from hotline.db.models import Customer, CustomerPhone
     from hotline.db.session import make_engine, session_factory
 
@@ -63,7 +64,7 @@ def seed_customers(database_url: str) -> int:
             )
             if exists:
                 continue
-            customer = Customer(name=name, tier=tier, preferred_dialect=dialect)
+            customer = with_name_keys(Customer(name=name, tier=tier, preferred_dialect=dialect))
             session.add(customer)
             session.flush()
             kind = "mobile" if e164.startswith("+861") else "landline"

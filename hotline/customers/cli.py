@@ -1,20 +1,78 @@
 """``hotline import`` and ``hotline gen``: plain typer commands the main CLI registers.
 
 Kept apart from :mod:`hotline.cli` so the record tools can be developed and tested
-without the telephony commands, and registered there with two lines.
+without the telephony commands, and registered there with two lines. The import's
+progress bar lives here too: the importer only reports progress through a callback.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-__all__ = ["gen_command", "import_command"]
+if TYPE_CHECKING:  # imported when used: every ``hotline`` command loads this module
+    from sqlalchemy import Engine
+
+    from hotline.customers.importer import ImportReport
+
+__all__ = ["gen_command", "import_command", "import_file"]
 
 console = Console(stderr=True)
+
+
+def import_file(
+    engine: Engine,
+    path: Path,
+    *,
+    report_path: Path | None = None,
+    show_progress: bool = True,
+    bulk: bool | None = None,
+) -> ImportReport:
+    """Import ``path`` (rejects to ``report_path``, default ``FILE.rejected.tsv``), with a
+    rich progress bar (rows, rows/s, ETA) on stderr unless ``show_progress`` is off."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from hotline.customers.importer import Importer
+
+    report_path = report_path or path.with_name(path.name + ".rejected.tsv")
+    if not show_progress:
+        return Importer(engine, report_path=report_path, bulk=bulk).run(path)
+    size = max(path.stat().st_size, 1)
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]import[/bold]"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[rows]:,} rows · {task.fields[rate]:,.0f} rows/s"),
+        TextColumn("· {task.fields[rejected]:,} rejected"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task("import", total=size, rows=0, rate=0.0, rejected=0)
+
+        def progress(done: int, rows: int, rejected: int) -> None:
+            rate = rows / max(time.perf_counter() - started, 1e-6)
+            bar.update(
+                task,
+                completed=size if done < 0 else done,
+                rows=rows,
+                rate=rate,
+                rejected=rejected,
+            )
+
+        return Importer(engine, report_path=report_path, progress=progress, bulk=bulk).run(path)
 
 
 def import_command(
@@ -27,7 +85,6 @@ def import_command(
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Import customers; every rejected row is listed with its reason in the report file."""
-    from hotline.customers.importer import import_file
     from hotline.db.session import make_engine, upgrade
     from hotline.settings import load_settings
 

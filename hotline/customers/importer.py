@@ -7,8 +7,9 @@ Contract:
 * **Duplicates merge by phone + name**, inside the file and against the database: the
   first occurrence keeps its fields, later ones add their phones, addresses and products.
   A shared number with a *different* name is a family or shop line: a separate customer.
-* **Keys are computed here** with the same functions as the ORM (pinyin, initials, parsed
-  address, E.164 and 归属地), because bulk rows bypass the ORM validators.
+* **Keys are computed in the workers** with the same functions as every other writer
+  (pinyin, initials, parsed address, E.164 and 归属地: :mod:`hotline.customers.rows`,
+  which holds everything the worker processes run; this module is the I/O around it).
 * **PostgreSQL fast path:** ``COPY`` per batch; into an empty record the secondary
   indexes and foreign keys are dropped first and rebuilt once at the end (building a
   GIN index once is ~10× cheaper than maintaining it per row), on two connections at
@@ -35,91 +36,26 @@ import gc
 import io
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-import orjson
 from sqlalchemy import Connection, Engine, func, select, text
 
-from hotline.db.models import Address, Customer, CustomerPhone, Product, Tier
-from hotline.matching.address import parse_address
-from hotline.matching.keys import name_keys
-from hotline.matching.phone import parse_phone, region_of
+from hotline.customers.rows import Batch, Encoded, parse_json_line, prepare_batch
+from hotline.db.models import Address, Customer, CustomerPhone, Product
 
-__all__ = ["ImportReport", "Importer", "import_file"]
+__all__ = ["BATCH", "ImportReport", "Importer", "read_rows"]
 
 log = logging.getLogger(__name__)
 
 BATCH = 20_000
-_MAX_NAME = 200
-_MAX_ADDRESS = 500
-_TIERS = frozenset(str(t) for t in Tier)
 _TABLES = ("customers", "customer_phones", "addresses", "products")
 _PACE_EVERY = 500_000  # rows between two pace lines in the log
-
-
-class RowError(ValueError):
-    """A row the importer refuses; the message goes to the report file."""
-
-
-# What a worker sends back for one good row (compact: it is pickled between processes):
-# (name, [(e164, phone values)], customer values, [(normalised address, values)],
-#  [(serial or None, product values)]). "values" are the table's columns after the id
-# (and after customer_id for child tables): a COPY text line on PostgreSQL, a tuple on
-# SQLite.
-Encoded = tuple[
-    str,
-    list[tuple[str, Any]],
-    Any,
-    list[tuple[str, Any]],
-    list[tuple[str | None, Any]],
-]
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-
-
-def _copy_line(fields: tuple[Any, ...]) -> str:
-    """The values as one line of PostgreSQL's COPY text format (``\\N`` is NULL).
-
-    One loop without a call per value: this runs for ~40 values per imported row, and a
-    helper function per value was a fifth of the worker's time.
-    """
-    parts = []
-    for value in fields:
-        if value is None:
-            parts.append("\\N")
-        elif value.__class__ is str:
-            parts.append(value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value)
-        else:
-            parts.append(str(value))  # int, date (ISO format)
-    return "\t".join(parts)
-
-
-def _values(fields: tuple[Any, ...], copy_text: bool) -> Any:
-    return _copy_line(fields) if copy_text else fields
-
-
-@dataclass(slots=True)
-class Prepared:
-    name: str
-    pinyin: str
-    initials: str
-    tier: str
-    preferred_dialect: str | None
-    account_manager: str | None
-    tags: list[str]
-    site: str | None
-    phones: list[tuple[str, str, str | None]]  # e164, kind, region
-    addresses: list[tuple[str, Any]]  # raw, ParsedAddress
-    products: list[tuple[Any, ...]]  # model, serial, dates, dealer… (the columns)
 
 
 @dataclass
@@ -145,174 +81,6 @@ class ImportReport:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def _text(value: Any, name: str, limit: int) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise RowError(f"{name} must be text")
-    value = value.strip()
-    if len(value) > limit:
-        raise RowError(f"{name} longer than {limit} characters")
-    return value or None
-
-
-def _date(value: Any, name: str) -> date | None:
-    if value in (None, ""):
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise RowError(f"{name} is not an ISO date: {str(value)[:20]!r}") from None
-
-
-def _list(value: Any, name: str) -> list[Any]:
-    if value in (None, ""):
-        return []
-    if isinstance(value, str):
-        return [part for part in (p.strip() for p in value.split(";")) if part]
-    if isinstance(value, list):
-        return value
-    raise RowError(f"{name} must be a list")
-
-
-def prepare(row: dict[str, Any], region: str = "CN") -> Prepared:
-    """Validate one record and compute its keys; raises :class:`RowError` with the reason."""
-    name = _text(row.get("name"), "name", _MAX_NAME)
-    if not name:
-        raise RowError("name is missing")
-    keys = name_keys(name)
-    if not keys.pinyin:
-        raise RowError("name has no letters or Hanzi")
-    tier = _text(row.get("tier"), "tier", 16) or "standard"
-    if tier not in _TIERS:
-        raise RowError(f"unknown tier {tier!r}")
-    phones: list[tuple[str, str, str | None]] = []
-    for raw in _list(row.get("phones", row.get("phone")), "phones"):
-        parsed = parse_phone(str(raw))
-        if parsed is None or len(parsed.candidates) != 1:
-            raise RowError(f"invalid phone number {str(raw)[:24]!r}")
-        e164 = parsed.candidates[0]
-        if e164 not in (p[0] for p in phones):
-            found = region_of(e164)  # None for a block or area code nobody has data for
-            where = (
-                f"{found.province}{'' if found.city == found.province else found.city}"
-                if found
-                else None
-            )
-            phones.append((e164, parsed.kind, where))
-    if not phones:
-        raise RowError("no phone number")
-    addresses = []
-    for raw in _list(row.get("addresses", row.get("address")), "addresses"):
-        raw_text = _text(raw, "address", _MAX_ADDRESS)
-        if raw_text:
-            addresses.append((raw_text, parse_address(raw_text)))
-    products_in = row.get("products") or []
-    if isinstance(products_in, str):
-        try:
-            products_in = json.loads(products_in)
-        except json.JSONDecodeError:
-            raise RowError("products is not JSON") from None
-    products = []
-    for item in _list(products_in, "products"):
-        if not isinstance(item, dict):
-            raise RowError("a product must be an object")
-        model = _text(item.get("model"), "product model", 80)
-        if not model:
-            raise RowError("a product has no model")
-        products.append(
-            (  # the products table's columns, in order
-                model,
-                _text(item.get("serial"), "serial", 80),
-                _date(item.get("purchase_date"), "purchase_date"),
-                _date(item.get("install_date"), "install_date"),
-                _text(item.get("dealer"), "dealer", 120),
-                _text(item.get("service_provider"), "service_provider", 120),
-                _date(item.get("warranty_end"), "warranty_end"),
-            )
-        )
-    tags = [str(t)[:40] for t in _list(row.get("tags"), "tags")]
-    return Prepared(
-        name=name,
-        pinyin=keys.pinyin,
-        initials=keys.initials,
-        tier=tier,
-        preferred_dialect=_text(row.get("preferred_dialect"), "preferred_dialect", 32),
-        account_manager=_text(row.get("account_manager"), "account_manager", 80),
-        tags=tags,
-        site=_text(row.get("site"), "site", 80),
-        phones=phones,
-        addresses=addresses,
-        products=products,
-    )
-
-
-def encode(p: Prepared, copy_text: bool) -> Encoded:
-    """The row as the tables' column values (see :data:`Encoded`), rendered in the worker."""
-    home = p.addresses[0][1] if p.addresses else None
-    customer = _values(
-        (
-            p.name,
-            p.pinyin,
-            p.initials,
-            p.tier,
-            p.preferred_dialect,
-            p.account_manager,
-            orjson.dumps(p.tags).decode(),
-            p.site,
-            home.city if home else None,
-            home.district if home else None,
-        ),
-        copy_text,
-    )
-    phones = [(e164, _values((e164, kind, region), copy_text)) for e164, kind, region in p.phones]
-    addresses = []
-    for raw, parsed in p.addresses:
-        normalised = parsed.normalised
-        addresses.append(
-            (
-                normalised,
-                _values(
-                    (
-                        raw,
-                        parsed.province,
-                        parsed.city,
-                        parsed.district,
-                        parsed.street,
-                        parsed.detail,
-                        normalised,
-                    ),
-                    copy_text,
-                ),
-            )
-        )
-    products = [(item[1], _values(item, copy_text)) for item in p.products]
-    return p.name, phones, customer, addresses, products
-
-
-Batch = list[tuple[int, dict[str, Any] | str | bytes]]
-
-
-def prepare_batch(batch: Batch, copy_text: bool = False) -> list[tuple[int, Encoded | str, Any]]:
-    """Prepare a batch (in a worker process): (line, encoded row or reason, original row).
-
-    A ``bytes`` record is a raw JSONL line, parsed here rather than in the main process
-    (parsing and pickling dicts there was a third of its time).
-    """
-    out: list[tuple[int, Encoded | str, Any]] = []
-    for line, record in batch:
-        if isinstance(record, bytes):
-            record = _parse_json_line(record)
-        if isinstance(record, str):
-            out.append((line, record, ""))
-            continue
-        try:
-            out.append((line, encode(prepare(record), copy_text), None))
-        except RowError as exc:
-            out.append((line, str(exc), record))
-    return out
-
-
 def _worker_start() -> None:
     """Turn off the cyclic garbage collector in a worker process.
 
@@ -322,23 +90,6 @@ def _worker_start() -> None:
     (prepare_batch 63.9 instead of 70.7 µs a row, measured on 100 k synthetic rows).
     """
     gc.disable()
-
-
-def _parse_json_line(line: bytes) -> dict[str, Any] | str:
-    """The record of one JSONL line, or the reason it is not one.
-
-    orjson, because parsing is the largest single cost of an import after the address
-    parser (11 µs a row instead of 19 µs with the standard library, measured on the
-    synthetic data); it is also stricter (invalid UTF-8, ``NaN``), which is a reason
-    in the report rather than a surprise in the record.
-    """
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        return f"not valid JSON: {exc}"
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    return record
 
 
 def _batches(path: Path, size: int, sizes: list[int]) -> Iterator[Batch]:
@@ -380,7 +131,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, int, dict[str, Any] | str]]:
             done += len(line)
             if not line.strip():
                 continue
-            yield number, done, _parse_json_line(line)
+            yield number, done, parse_json_line(line)
 
 
 class Importer:
@@ -708,52 +459,3 @@ class Importer:
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(vacuum, _TABLES))
-
-
-def import_file(
-    engine: Engine,
-    path: Path,
-    *,
-    report_path: Path | None = None,
-    show_progress: bool = True,
-    bulk: bool | None = None,
-) -> ImportReport:
-    """Import ``path`` with a rich progress bar (rows, rows/s, ETA) on stderr."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    report_path = report_path or path.with_name(path.name + ".rejected.tsv")
-    if not show_progress:
-        return Importer(engine, report_path=report_path, bulk=bulk).run(path)
-    size = max(path.stat().st_size, 1)
-    started = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]import[/bold]"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("{task.fields[rows]:,} rows · {task.fields[rate]:,.0f} rows/s"),
-        TextColumn("· {task.fields[rejected]:,} rejected"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task("import", total=size, rows=0, rate=0.0, rejected=0)
-
-        def progress(done: int, rows: int, rejected: int) -> None:
-            rate = rows / max(time.perf_counter() - started, 1e-6)
-            bar.update(
-                task,
-                completed=size if done < 0 else done,
-                rows=rows,
-                rate=rate,
-                rejected=rejected,
-            )
-
-        return Importer(engine, report_path=report_path, progress=progress, bulk=bulk).run(path)

@@ -37,9 +37,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
-
-from hotline.matching.keys import name_keys
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -150,7 +148,7 @@ class Base(DeclarativeBase):
 
 
 class Tier(enum.StrEnum):
-    """Service tier; VIP levels raise the queue priority (DESIGN §1 step 3)."""
+    """Service tier; VIP levels raise the queue priority (hotline/routing/decision.py)."""
 
     STANDARD = "standard"
     VIP1 = "vip1"
@@ -168,9 +166,10 @@ class PhoneKind(enum.StrEnum):
 class Customer(Base):
     """One customer of the national record (a person or a shop).
 
-    ``name_pinyin`` and ``name_initials`` are search keys derived from ``name`` (see
-    :mod:`hotline.matching.keys`): assigning ``name`` through the ORM recomputes them, so they
-    cannot drift; bulk loaders (the importer) compute them with the same function.
+    ``name_pinyin`` and ``name_initials`` are search keys derived from ``name``. This
+    layer stores them and does not compute them (it imports nothing of the matching
+    code): every writer fills them with :func:`hotline.customers.rows.with_name_keys`,
+    or, in bulk, renders them with the same key function (the importer).
     ``city`` and ``district`` copy the primary address's, because a name is never
     unique (294 282 people are called 张伟) and the matcher narrows it by place with one
     composite B-tree lookup instead of a join over millions of addresses.
@@ -216,13 +215,6 @@ class Customer(Base):
         order_by="Product.id",
     )
 
-    @validates("name")
-    def _keys_follow_name(self, _key: str, name: str) -> str:
-        keys = name_keys(name)
-        self.name_pinyin = keys.pinyin
-        self.name_initials = keys.initials
-        return name
-
     def __repr__(self) -> str:  # no name: logs must not carry personal data
         return f"Customer(id={self.id!r}, tier={self.tier!r})"
 
@@ -252,7 +244,8 @@ class CustomerPhone(Base):
 
 
 class Address(Base):
-    """An address as given (``raw``) and as parsed (:func:`hotline.matching.address.parse_address`).
+    """An address as given (``raw``) and as parsed; writers build one with
+    :func:`hotline.customers.rows.address_row`, which fills the parsed columns.
 
     ``normalised`` is the whole address in canonical spelling (full area names then the
     normalised detail, so ``5号楼``/``五栋``/``5幢`` and full-width digits all meet); the
@@ -282,24 +275,6 @@ class Address(Base):
 
     def __repr__(self) -> str:
         return f"Address(id={self.id!r}, customer_id={self.customer_id!r})"
-
-    @classmethod
-    def from_text(cls, raw: str, prior_city: str | None = None) -> Address:
-        """The address with its parsed columns filled in, the way every writer but the
-        bulk importer (which renders rows itself) stores one."""
-        # imported here: hotline.matching.address builds the national place table on import
-        from hotline.matching.address import parse_address
-
-        parsed = parse_address(raw, prior_city=prior_city)
-        return cls(
-            raw=raw,
-            province=parsed.province,
-            city=parsed.city,
-            district=parsed.district,
-            street=parsed.street,
-            detail=parsed.detail,
-            normalised=parsed.normalised,
-        )
 
 
 class Product(Base):
@@ -363,7 +338,7 @@ class CallLog(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     disposition: Mapped[str | None] = mapped_column(String(64))
     wrapped_up_at: Mapped[datetime | None]
-    # the routing decision (issue 5), as the IVR announced it
+    # the routing decision, as the IVR announced it
     dialect: Mapped[str | None] = mapped_column(String(32))
     route_source: Mapped[str | None] = mapped_column(String(16))
     priority: Mapped[int | None] = mapped_column(Integer)

@@ -15,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["MIGRATIONS_DIR", "alembic_config", "make_engine", "session_factory", "upgrade"]
@@ -52,10 +53,10 @@ def make_engine(url: str | URL, **kwargs: object) -> Engine:
     parsed = normalise_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        engine = create_engine(parsed, **kwargs)  # type: ignore[arg-type]
+        engine = create_engine(parsed, **kwargs)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
             cursor = dbapi_conn.cursor()
             try:
                 if parsed.database not in (None, "", ":memory:"):
@@ -71,7 +72,7 @@ def make_engine(url: str | URL, **kwargs: object) -> Engine:
         if parsed.drivername == "postgresql+psycopg":
             options["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
         options.update(kwargs)
-        return create_engine(parsed, **options)  # type: ignore[arg-type]
+        return create_engine(parsed, **options)
     raise ValueError(f"unsupported database backend {backend!r} (use sqlite or postgresql)")
 
 
@@ -98,7 +99,7 @@ def upgrade(url_or_engine: str | URL | Engine, revision: str = "head") -> None:
     PostgreSQL (transactional DDL) and the initial migration only creates tables.
     """
     owned = not isinstance(url_or_engine, Engine)
-    engine = make_engine(url_or_engine) if owned else url_or_engine  # type: ignore[arg-type]
+    engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":

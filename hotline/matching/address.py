@@ -1,14 +1,16 @@
-"""Address normalisation and parsing (research §3.3–3.4), pure and table-driven.
+"""Address normalisation and parsing, pure and table-driven.
 
 Callers say the same place many ways: with or without the province and city, ``5号楼``
-/ ``5栋`` / ``5幢`` / ``五号楼``, full-width digits from a phone keyboard, ``5-1-1502``
-for building-unit-room, a district on its own. Both the stored address and the query go
-through :func:`normalise` so the database compares like with like, and a substring of a
-normalised query (road + number) is a substring of the normalised record.
+/ ``5栋`` / ``5幢`` / ``五号楼``, numbers in full-width digits from a phone keyboard or in
+Chinese numerals (``一百二十三号``, ``一五零二``, mixed as ``三栋2单元十一楼``),
+``5-1-1502`` for building-unit-room, a district on its own, traditional characters
+(``廣州市天河區``). Both the stored address and the query go through :func:`normalise` so
+the database compares like with like, and a substring of a normalised query (road +
+number) is a substring of the normalised record.
 
 An ambiguous district (朝阳区 is in 北京 and 长春, 鼓楼区 in four cities) is never resolved
-by guessing; only a ``prior_city`` (from the caller's number) resolves it, as cpca's
-global guess was wrong half the time in the research.
+by guessing; only a ``prior_city`` (from the caller's number) resolves it: the cpca
+package's global guess for such districts was wrong half the time when we measured it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from hotline.matching.keys import to_simplified
 from hotline.matching.places import CITIES, City, city_named, short_name
 
 __all__ = [
@@ -30,12 +33,23 @@ __all__ = [
     "parse_address",
 ]
 
+# 幺 is how 1 is read out in a room or house number (一 sounds like 七 on a bad line)
 _CN_DIGITS = dict(
-    zip("零〇一二两三四五六七八九", (0, 0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9), strict=True)
+    zip("零〇幺一二两三四五六七八九", (0, 0, 1, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9), strict=True)
 )
+_DIGIT_VALUES = {**_CN_DIGITS, **{str(d): d for d in range(10)}}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
-_UNIT_WORDS = "号楼|号院|号|栋|幢|座|单元|楼|层|室|弄|巷|组|队|户"
-_CN_NUMBER = re.compile(rf"[零〇一二两三四五六七八九十百千]+(?=({_UNIT_WORDS}))")
+_UNIT_WORDS = "号楼|号院|号|栋|幢|座|单元|楼|层|室|弄|巷|组|队|户|期|排"
+# A number before a unit word in Chinese numerals, digits mixed in after the first
+# numeral (十1楼, 一百23号, 五02室). Digits before it stay and read on digit by digit
+# (12三号 → 123号, 1五02室 → 1502室). Starting at a numeral keeps a plain 88号 from
+# costing a conversion, and the pattern a third faster than one starting with digits.
+_NUMERALS = "零〇幺一二两三四五六七八九十百千"
+_CN_NUMBER = re.compile(rf"[{_NUMERALS}][0-9{_NUMERALS}]*(?=(?:{_UNIT_WORDS}))")
+# A room number read digit by digit at the end, after its building, unit or floor:
+# 5栋一五零二 (no 室 to mark it).
+_CN_ROOM = re.compile(r"(?<=[栋幢座元楼层号])[零〇幺一二两三四五六七八九]{2,}$")
+_ORDINAL = re.compile(r"第(?=\d)")  # 第3栋 is 3栋
 _TRIPLE = re.compile(r"(?<![\d])(\d{1,3})-(\d{1,2})-(\d{3,4})(?![\d])")
 # What a building, room, floor or compound word after a number becomes. One pattern
 # with a table instead of a pattern per spelling: normalise runs for every address of
@@ -61,23 +75,32 @@ _ROAD = re.compile(r"^(.{1,12}?(?:路|街|大道|道|巷|弄|胡同|里))(\d+号
 
 
 def cn_numeral_to_int(text: str) -> int:
-    """一五零二 → 1502, 十二 → 12, 二百零五 → 205 (house numbers, so up to 9999)."""
-    if all(ch in _CN_DIGITS for ch in text):
-        return int("".join(str(_CN_DIGITS[ch]) for ch in text))
+    """一五零二 → 1502, 十二 → 12, 二百零五 → 205, 幺五零二 → 1502, and with digits
+    mixed in 五02 → 502, 十1 → 11, 一百23 → 123 (house numbers, so up to 9999)."""
+    if all(ch in _DIGIT_VALUES for ch in text):
+        return int("".join(str(_DIGIT_VALUES[ch]) for ch in text))
     total = current = 0
     for ch in text:
-        if ch in _CN_DIGITS:
-            current = _CN_DIGITS[ch]
+        if ch in _DIGIT_VALUES:
+            current = current * 10 + _DIGIT_VALUES[ch]
         else:
             total += (current or 1) * _CN_UNITS[ch]
             current = 0
     return total + current
 
 
+def _as_digits(match: re.Match[str]) -> str:
+    return str(cn_numeral_to_int(match.group(0)))
+
+
 def normalise(text: str) -> str:
     """The canonical spelling of an address fragment (no parsing of areas)."""
-    out = unicodedata.normalize("NFKC", text).upper()
-    out = _CN_NUMBER.sub(lambda m: str(cn_numeral_to_int(m.group(0))), out)
+    out = to_simplified(unicodedata.normalize("NFKC", text).upper())
+    out = _CN_NUMBER.sub(_as_digits, out)
+    if out[-1:] in _CN_DIGITS:
+        out = _CN_ROOM.sub(_as_digits, out)
+    if "第" in out:
+        out = _ORDINAL.sub("", out)
     if "-" in out:  # 5-1-1502 (building-unit-room); most addresses have no dash
         out = _TRIPLE.sub(r"\1栋\2单元\3", out)
     out = _BRACKETED.sub("", out)

@@ -1,9 +1,11 @@
 """The caller matcher's pure half: read a free-text query, score a customer against it.
 
 A query is what an agent types or what the IVR knows: ``张伟 朝阳区``, ``138 0013 8000 王``,
-``zhangwei``, ``zw 天河``, ``朝阳区建国路88号五号楼1502``. :func:`parse_query` splits it
-into a phone, a name (Hanzi or typed pinyin), a place and an address; :func:`score`
-rates one customer and names the fields that matched. The database half
+``zhangwei``, ``zw 天河``, ``朝阳区建国路88号五号楼1502``, and the way a caller gives
+a name without the given name: ``姓诸葛，襄阳的``, ``王先生 广州``. :func:`parse_query`
+splits it into a phone, a name (Hanzi, a surname alone, or typed pinyin), a place and an
+address, reading traditional characters as simplified; :func:`score` rates one customer
+and names the fields that matched. The database half
 (:mod:`hotline.matching.search`) only fetches candidates, so ranking is the same code, and
 gives the same order, on SQLite and PostgreSQL.
 
@@ -26,10 +28,12 @@ from rapidfuzz.fuzz import ratio
 from hotline.matching.address import ParsedAddress, is_official_name, normalise, parse_address
 from hotline.matching.keys import (
     COMMON_SURNAMES,
+    COMPOUND_SURNAMES,
     is_hanzi,
     name_keys,
     normalise_typed_pinyin,
     split_surname,
+    to_simplified,
 )
 from hotline.matching.phone import parse_phone
 
@@ -44,6 +48,16 @@ _GLUED = re.compile(
     r"(?P<h2>[\u3400-\u9fff]{1,4})(?P<n2>\+?\d[\d\-]{6,}))$"
 )
 _INITIAL_ONLY = re.compile(r"^[bcdfghjklmnpqrstwxyz]{1,4}$")
+# "姓王", "我姓诸葛", "他姓欧阳，…": the surname said on its own (the next one or two
+# Hanzi; which, :func:`_said_surname` decides)
+_SURNAME_SAID = re.compile(r"(?:^|(?<=[\s,;.、。]))(?:我|他|她|客户|对方)?姓(?=[\u3400-\u9fff])")
+# "王先生", "诸葛女士", "王伟先生": a name, or a surname alone, with a form of address
+_TITLED = re.compile(
+    r"^(?P<name>[\u3400-\u9fff]{1,4}?)(?:先生|女士|小姐|太太|师傅|阿姨|老师|大爷|大妈|经理)$"
+)
+# What a caller puts around a place: "襄阳的", "天河那边", "住在天河区"
+_PLACE_BEFORE = ("住在", "家在", "在", "住")
+_PLACE_AFTER = ("那边", "那里", "这边", "一带", "附近", "的", "人")
 
 PHONE_POINTS = 100.0
 NAME_EXACT, NAME_HOMOPHONE, NAME_FUZZY1, NAME_FUZZY2 = 60.0, 52.0, 42.0, 34.0
@@ -62,7 +76,9 @@ class Query:
     phones: tuple[str, ...] = ()
     phone_kind: str | None = None
     hanzi_name: str | None = None
-    surname: str | None = None  # a single Hanzi after a number: "138… 王"
+    # a surname alone: a single Hanzi with a number ("138… 王") or a place ("王 天河区"),
+    # or one said as a surname ("姓诸葛", "王先生")
+    surname: str | None = None
     typed: str | None = None  # typed pinyin or initials, normalised
     province: str | None = None
     city: str | None = None
@@ -117,8 +133,11 @@ def parse_query(text: str) -> Query:
     """Split a query into its parts. Raises :class:`QueryError` when nothing is searchable.
 
     Consecutive digit groups form one number (``138 0013 8000``); a Hanzi token that
-    names only places (``朝阳区``, ``广州天河``) is the place; one with a road or house
-    number is an address; a short one (≤ 4 Hanzi) is a name; Latin letters are pinyin.
+    names only places (``朝阳区``, ``广州天河``, ``襄阳的``) is the place; one with a road
+    or house number is an address; a short one (≤ 4 Hanzi) is a name, or a surname
+    alone when it is one character or a compound surname and a number or a place comes
+    with it; ``姓王`` and ``王先生`` are a surname, ``王伟先生`` a name; Latin letters
+    are pinyin. Traditional characters are read as simplified first.
     """
     if text is None:
         raise QueryError("empty query")
@@ -127,10 +146,10 @@ def parse_query(text: str) -> Query:
         raise QueryError("empty query")
     if len(text) > MAX_QUERY:
         raise QueryError(f"query longer than {MAX_QUERY} characters")
-    tokens = _tokens(text)
+    surname, searched = _said_surname(to_simplified(text))
     digits: list[str] = []
     rest: list[str] = []
-    for token in tokens:
+    for token in _tokens(searched):
         is_number = _PHONE_CHARS.match(token) and any(ch.isdigit() for ch in token)
         (digits if is_number else rest).append(token)
     phones: tuple[str, ...] = ()
@@ -140,7 +159,7 @@ def parse_query(text: str) -> Query:
         if parsed is None:
             raise QueryError("not a valid phone number")
         phones, phone_kind = parsed.candidates, parsed.kind
-    hanzi_name = surname = typed = None
+    hanzi_name = typed = lone_surname = None
     address = None
     latin: list[str] = []
     places: list[tuple[str | None, ParsedAddress]] = []  # (the token if it could be a name, …)
@@ -151,17 +170,29 @@ def parse_query(text: str) -> Query:
         if not _HAN.search(token):
             continue  # punctuation, emoji, symbols: nothing to search on
         han = "".join(ch for ch in token if _HAN.match(ch) or ch.isalnum())
-        parsed_place = parse_address(han)
+        if titled := _TITLED.match(han):
+            name = titled.group("name")
+            if _is_surname_alone(name):
+                surname = surname or name
+            elif hanzi_name is None:
+                hanzi_name = name
+            continue
+        parsed_place = _place(han)
         if parsed_place.detail == "" and (parsed_place.district or parsed_place.city):
             places.append((han if _could_be_a_name(han) else None, parsed_place))
         elif is_hanzi(han) and len(han) <= 4 and hanzi_name is None:
-            if len(han) == 1 and phones:
-                surname = han
+            if _is_surname_alone(han) and lone_surname is None:
+                lone_surname = han
             else:
                 hanzi_name = han
         else:
             address = parse_address(han)
             places.append((None, address))
+    if lone_surname is not None:
+        if surname is None and (phones or places):
+            surname = lone_surname  # 王 with a number or a place: nobody is named just 王
+        elif hanzi_name is None:
+            hanzi_name = lone_surname
     every_place = [parsed for _, parsed in places]
     if hanzi_name is None and not latin and surname is None:
         # 高明 天河区: 高明 is the person; alone, 高明 may still be the place, which the
@@ -173,6 +204,7 @@ def parse_query(text: str) -> Query:
                 break
     if latin:
         typed = normalise_typed_pinyin("".join(latin)) or None
+    province, city, district = _first_place(parsed for _, parsed in places)
     query = Query(
         raw=text,
         phones=phones,
@@ -180,12 +212,17 @@ def parse_query(text: str) -> Query:
         hanzi_name=hanzi_name,
         surname=surname,
         typed=typed,
+        province=province,
+        city=city,
+        district=district,
         address=address,
-        **_first_place(parsed for _, parsed in places),
     )
     if len(every_place) > len(places) and not places:
         # the token read as a name was the query's only place: 罗湖 alone may mean 罗湖区
-        alternative = replace(query, hanzi_name=None, **_first_place(every_place))
+        province, city, district = _first_place(every_place)
+        alternative = replace(
+            query, hanzi_name=None, province=province, city=city, district=district
+        )
         if alternative.district or alternative.city:
             query = replace(query, alternative=alternative)
     if not (query.phones or query.has_name or query.address or query.district or query.city):
@@ -193,13 +230,58 @@ def parse_query(text: str) -> Query:
     return query
 
 
-def _first_place(places: Iterable[ParsedAddress]) -> dict[str, str | None]:
+def _said_surname(text: str) -> tuple[str | None, str]:
+    """The surname of ``姓王`` / ``我姓诸葛`` in ``text``, and the text without it.
+
+    A compound surname is taken whole (姓欧阳 is 欧阳, not 欧); ``姓名`` is the form's
+    label, not the surname 名.
+    """
+    said = _SURNAME_SAID.search(text)
+    if said is None or text[said.end()] == "名":
+        return None, text
+    after = text[said.end() :]
+    size = 2 if after[:2] in COMPOUND_SURNAMES else 1
+    return after[:size], f"{text[: said.start()]} {after[size:]}"
+
+
+def _is_surname_alone(token: str) -> bool:
+    """One Hanzi, or a compound surname: nobody's whole name, so a surname."""
+    return len(token) == 1 or token in COMPOUND_SURNAMES
+
+
+def _place(token: str) -> ParsedAddress:
+    """The token parsed as an address; when that leaves words around a place (住在天河区,
+    襄阳的, 天河那边), the place without them."""
+    parsed = parse_address(token)
+    if parsed.detail == "":
+        return parsed
+    core = token
+    for before in _PLACE_BEFORE:
+        if core.startswith(before) and len(core) > len(before):
+            core = core[len(before) :]
+            break
+    stripped = True
+    while stripped:  # 天河那边的: both
+        stripped = False
+        for after in _PLACE_AFTER:
+            if core.endswith(after) and len(core) > len(after):
+                core, stripped = core[: -len(after)], True
+                break
+    if core != token:
+        place = parse_address(core)
+        if place.detail == "" and (place.district or place.city):
+            return place
+    return parsed
+
+
+def _first_place(places: Iterable[ParsedAddress]) -> tuple[str | None, str | None, str | None]:
     """Province, city and district of a query: each from the first token that names it."""
-    found: dict[str, str | None] = {"province": None, "city": None, "district": None}
+    province = city = district = None
     for place in places:
-        for level in found:
-            found[level] = found[level] or getattr(place, level)
-    return found
+        province = province or place.province
+        city = city or place.city
+        district = district or place.district
+    return province, city, district
 
 
 def _could_be_a_name(token: str) -> bool:
@@ -217,19 +299,20 @@ def _could_be_a_name(token: str) -> bool:
 
 def _name_points(query: Query, customer: CustomerView) -> float:
     if query.hanzi_name:
-        if customer.name == query.hanzi_name:
+        name = to_simplified(customer.name)  # the query is simplified; a record may not be
+        if name == query.hanzi_name:
             return NAME_EXACT
         keys = name_keys(query.hanzi_name)
         if customer.name_pinyin == keys.pinyin:
             return NAME_HOMOPHONE
         distance = OSA.distance(customer.name_pinyin, keys.pinyin, score_cutoff=2)
-        same_size = len(customer.name) == len(query.hanzi_name)
+        same_size = len(name) == len(query.hanzi_name)
         if distance <= 1:
             return NAME_FUZZY1 + (2 if same_size else 0)
         if distance == 2:
             return NAME_FUZZY2 + (2 if same_size else 0)
-        if same_size and len(customer.name) >= 3:
-            wrong = sum(a != b for a, b in zip(customer.name, query.hanzi_name, strict=True))
+        if same_size and len(name) >= 3:
+            wrong = sum(a != b for a, b in zip(name, query.hanzi_name, strict=True))
             if wrong == 1:
                 return NAME_FUZZY2  # one wrong character whose reading is far off
         return 0.0
@@ -245,7 +328,7 @@ def _name_points(query: Query, customer: CustomerView) -> float:
             if distance == 2:
                 return NAME_FUZZY2
         return 0.0
-    if query.surname and customer.name.startswith(query.surname):
+    if query.surname and to_simplified(customer.name).startswith(query.surname):
         return SURNAME
     return 0.0
 

@@ -6,10 +6,10 @@ and the normalised address (pg_trgm GIN on PostgreSQL, FTS5 trigram on SQLite).
 Ranking happens in Python on the union, so SQLite and PostgreSQL return the same
 candidates in the same order as long as no lookup hits its cap (``CAP`` rows per
 lookup, which only a bare common name such as 张伟 does at national scale; a name is
-never unique, research §3.1, and the agent adds a place).
+never unique, 294 282 people are called 张伟, so the agent adds a place).
 
-Latency budget (DESIGN §5: phone p99 < 1 ms, name/address top-10 p99 < 50 ms), and
-what it dictates here:
+Latency budget (phone p99 < 1 ms, name/address top-10 p99 < 50 ms at 10 M customers;
+docs/benchmarks-matching.md has the figures), and what it dictates here:
 
 * **A number is one round trip.** A number alone ranks every owner equally (the phone
   points and nothing else), so the owners' rows are not loaded at all: one prepared
@@ -29,8 +29,8 @@ what it dictates here:
   whereas ``name = '张伟'`` then filtering by district reads thousands of heap rows.
 
 Typo tolerance (one wrong character, a mistyped pinyin) uses the distinct pinyin keys
-held in memory (:class:`KeyIndex`), as the research measured pg_trgm on short pinyin at
-a 1.9 s p99 and an OSA scan over distinct keys at full recall.
+held in memory (:class:`hotline.matching.keys.KeyIndex`): pg_trgm on short pinyin measured
+a 1.9 s p99, an OSA scan over the distinct keys full recall in a few milliseconds.
 """
 
 from __future__ import annotations
@@ -39,18 +39,22 @@ import logging
 import queue
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
-from rapidfuzz import process
-from rapidfuzz.distance import OSA
-from sqlalchemy import Connection, Engine, Integer, bindparam, column, select, text
+from sqlalchemy import Connection, Engine, Integer, Select, bindparam, column, select, text
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from hotline.db.models import Address, Customer
-from hotline.matching.keys import name_keys, syllables
+from hotline.matching.keys import (
+    KeyIndex,
+    all_syllables,
+    name_keys,
+    syllables,
+    to_simplified,
+    traditional_forms,
+)
 from hotline.matching.matcher import (
     PHONE_POINTS,
     Candidate,
@@ -59,94 +63,14 @@ from hotline.matching.matcher import (
     parse_query,
     score,
 )
+from hotline.matching.places import city_named
 
-__all__ = ["CAP", "CustomerSearch", "KeyIndex"]
+__all__ = ["CAP", "CustomerSearch"]
 
 log = logging.getLogger(__name__)
 
 CAP = 200
 _KEY_REFRESH_S = 600.0
-_MAX_TYPO_DISTANCE = 2
-
-
-class KeyIndex:
-    """Distinct ``name_pinyin`` keys, held for typo and wrong-character lookups.
-
-    Bucketed by (first letter, length) for the typo scan: a key within two edits of the
-    query is at most two letters longer or shorter, so :meth:`near` hands rapidfuzz five
-    prepared lists instead of filtering a whole first-letter bucket (40 k keys at 1 M
-    customers) in Python.
-
-    One wrong character whose reading is far off (:meth:`spliced`) needs no structure
-    of its own: the key the caller meant is the query's key with one syllable
-    replaced, and pypinyin knows only 425 toneless syllables, so trying each of them
-    in the set of known keys lists every candidate, at any position, in 80–105 µs
-    (measured at 523 k keys, the 10 M-customer record). That includes a misheard
-    surname (季伟明 for 李伟明), whose changed *first* letters neither the B-tree on
-    ``name_pinyin`` nor the first-letter buckets can reach. Extra memory: the
-    syllable tuple, 42 kB; the set and buckets above are 21 MB plus 31 MB of key
-    strings at 523 k keys. Measured and dropped: the keys sorted backwards for suffix
-    bisection, which would cost 36 MB of reversed strings at 523 k keys (8 MB as two
-    sort orders of the same strings), and still had to filter in Python the
-    run of keys ending in the given name's last syllable, 1.4–2.3 ms for a wrong
-    middle character behind a common surname (``wang?ming``) at 264 k keys.
-    """
-
-    def __init__(self, keys: Iterable[str] = ()) -> None:
-        self._buckets: dict[tuple[str, int], list[str]] = defaultdict(list)
-        self._known: set[str] = set()
-        for key in keys:
-            self.add(key)
-
-    def __len__(self) -> int:
-        return len(self._known)
-
-    def add(self, key: str) -> None:
-        if key and key not in self._known:
-            self._known.add(key)
-            self._buckets[(key[0], len(key))].append(key)
-
-    def near(self, key: str, max_distance: int = _MAX_TYPO_DISTANCE, limit: int = 20) -> list[str]:
-        """Keys within ``max_distance`` OSA edits (a transposition is one edit)."""
-        if not key:
-            return []
-        found: list[tuple[int, str]] = []
-        for size in range(len(key) - max_distance, len(key) + max_distance + 1):
-            bucket = self._buckets.get((key[0], size))
-            if not bucket:
-                continue
-            for match, distance, _ in process.extract(
-                key, bucket, scorer=OSA.distance, score_cutoff=max_distance, limit=limit
-            ):
-                if distance > 0:
-                    found.append((int(distance), match))
-        found.sort()
-        return sorted(match for _, match in found[:limit])
-
-    def spliced(self, prefix: str, suffix: str) -> list[str]:
-        """Known keys ``prefix + S + suffix`` for any one toneless syllable S.
-
-        ``prefix`` and ``suffix`` are the pinyin of the characters before and after
-        the wrong one, so these are the keys of every name that differs from the
-        query in that one character. Without either side it would be every
-        one-syllable name, which says nothing about the caller: nothing is returned.
-        """
-        if not (prefix or suffix):
-            return []
-        known = self._known
-        keys = [prefix + s + suffix for s in _all_syllables()]  # two passes: 1/3 faster
-        return [key for key in keys if key in known]
-
-
-@cache
-def _all_syllables() -> tuple[str, ...]:
-    """Every toneless reading in pypinyin's character table, spelt as :mod:`.keys`
-    spells them (``lv``), sorted: 425 syllables, built once (0.1–0.2 s)."""
-    from pypinyin.constants import PINYIN_DICT
-    from pypinyin.contrib.tone_convert import to_normal
-
-    readings = {r for value in PINYIN_DICT.values() for r in value.split(",")}
-    return tuple(sorted({s for r in readings if (s := to_normal(r)).isascii() and s.isalpha()}))
 
 
 def _in(name: str, postgres: bool) -> tuple[str, dict[str, Any]]:
@@ -197,6 +121,31 @@ class _Statements:
             )
             for district in (True, False)
             for city in (True, False)
+        }
+        # customers with a surname in a place: a range of the (district, name_pinyin)
+        # index, the name's first characters checked on the rows found. A city alone is
+        # the list of its districts, so the same index serves it.
+        surname = (
+            " AND name_pinyin >= :low AND name_pinyin < :high"
+            " AND substr(name, 1, :size) {forms} ORDER BY id LIMIT :cap"
+        )
+        self.by_surname = {
+            "district": _statement(
+                "SELECT id FROM customers WHERE district = :district" + surname,
+                postgres,
+                "forms",
+            ),
+            "district+city": _statement(
+                "SELECT id FROM customers WHERE district = :district AND city = :city" + surname,
+                postgres,
+                "forms",
+            ),
+            "city": _statement(
+                "SELECT id FROM customers WHERE district {districts} AND city = :city" + surname,
+                postgres,
+                "forms",
+                "districts",
+            ),
         }
 
 
@@ -271,7 +220,8 @@ class CustomerSearch:
 
     # -- typo index -----------------------------------------------------------------
     def _load_keys(self) -> KeyIndex:
-        _all_syllables()  # built with the keys, not inside the first wrong-name search
+        all_syllables()  # built with the keys, not inside the first wrong-name search
+        to_simplified("")  # the same for the traditional-character table
         with self.engine.connect() as conn:
             return KeyIndex(conn.scalars(select(Customer.name_pinyin).distinct()))
 
@@ -353,7 +303,7 @@ class CustomerSearch:
     def _candidates(self, conn: Connection, query: Query) -> set[int]:
         ids: set[int] = set()
 
-        def run(statement) -> None:  # type: ignore[no-untyped-def]
+        def run(statement: Select[Any]) -> None:
             ids.update(conn.scalars(statement.limit(CAP)))
 
         place = self._place_filter(query)
@@ -373,9 +323,45 @@ class CustomerSearch:
             self._fallbacks(query, pinyin_keys, conn, ids)
         if query.address is not None and query.address.detail:
             ids.update(self._address_candidates(conn, query))
+        if query.surname and (query.district or query.city):
+            ids.update(self._with_surname(conn, query))
         if not ids and not query.has_name and query.district:
             run(select(Customer.id).where(*place).order_by(Customer.id))
         return ids
+
+    def _with_surname(self, conn: Connection, query: Query) -> list[int]:
+        """Customers of the query's place whose name starts with its surname (姓王 天河区),
+        the lowest ids first when there are more than ``CAP``.
+
+        The surname's pinyin bounds a range of the ``(district, name_pinyin)`` index, so
+        only that surname's homophones in the place are read (王 and 汪 are both
+        ``wang``); the name's first characters, in simplified or traditional spelling,
+        keep the surname itself.
+        """
+        assert query.surname is not None
+        low = name_keys(query.surname).pinyin
+        if not low:
+            return []
+        size = len(query.surname)
+        params: dict[str, Any] = {
+            "low": low,
+            "high": low[:-1] + chr(ord(low[-1]) + 1),
+            "size": size,
+            "forms": [f for f in traditional_forms(query.surname) if len(f) == size],
+            "cap": CAP,
+        }
+        if query.district:
+            params["district"] = query.district
+            shape = "district"
+            if query.city:
+                params["city"], shape = query.city, "district+city"
+        else:
+            assert query.city is not None
+            districts = _districts_of(query.city)
+            if not districts:
+                return []
+            params["city"], params["districts"], shape = query.city, list(districts), "city"
+        return list(conn.scalars(self._sql.by_surname[shape], params))
 
     def _fallbacks(
         self, query: Query, pinyin_keys: Sequence[str], conn: Connection, ids: set[int]
@@ -504,6 +490,15 @@ class CustomerSearch:
                 else:
                     views[cid].addresses.append((a, b, c, d))
         return [views[i] for i in ordered if i in views]
+
+
+@cache
+def _districts_of(city: str) -> tuple[str, ...]:
+    """The districts of a city (full names), for a surname looked up in a whole city."""
+    try:
+        return tuple(sorted(city_named(city).districts))
+    except KeyError:
+        return ()
 
 
 def _number_only(query: Query) -> bool:

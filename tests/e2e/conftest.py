@@ -162,12 +162,13 @@ async def stack_members(stack: Stack) -> AsyncIterator[Callable[..., object]]:
 
 
 def seed_customer(db_url: str, name: str, *e164s: str, **fields: object) -> int:
+    from hotline.customers.rows import with_name_keys
     from hotline.db.models import Customer, CustomerPhone
 
     engine = make_engine(db_url)
     try:
         with session_factory(engine)() as session:
-            customer = Customer(name=name, **fields)
+            customer = with_name_keys(Customer(name=name, **fields))
             session.add(customer)
             session.flush()
             for e164 in e164s:

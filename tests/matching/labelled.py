@@ -1,5 +1,11 @@
 """The labelled query set: queries built from a generated dataset with realistic corruptions.
 
+:func:`build` makes the original kinds; :func:`build_written` the ways people write that
+the matcher learnt later: traditional characters in a name or an address, a surname with
+a place and no given name (姓王 天河区, 王先生 广州, 姓诸葛，襄阳的) and the numbers of an
+address in Chinese numerals, full-width or mixed. It has its own random generator, so
+adding it left :func:`build`'s queries as they were.
+
 Each query names the customer it must find. A query whose information cannot tell the
 target from another customer (two 王芳 in the same district, initials shared in a
 district, a shared family number without a name) is left out, because no matcher
@@ -19,17 +25,22 @@ say which of the two the caller is.
 from __future__ import annotations
 
 import random
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from opencc import OpenCC
 from rapidfuzz.distance import OSA
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Row, text
 
+from hotline.customers.cli import import_file
 from hotline.customers.gen import GIVEN, SURNAMES, generate, write_jsonl
-from hotline.customers.importer import import_file
+from hotline.matching.address import parse_address
 from hotline.matching.keys import name_keys, split_surname, syllables
+from hotline.matching.places import short_name
 
 SEED = 7
 CUSTOMERS = 3000
@@ -85,8 +96,6 @@ def _address_variant(raw: str, rng: random.Random) -> str:
     if rng.random() < 0.3:
         out = _full_width(out)
     if rng.random() < 0.3:  # building number in Chinese numerals
-        import re
-
         out = re.sub(r"(\d)(栋|幢|座)", lambda m: _CN[int(m.group(1))] + m.group(2), out, count=1)
     return out
 
@@ -139,8 +148,8 @@ def _answerable(wrong: str, target: int, district: list[tuple[int, str, str]]) -
     return True
 
 
-def build(engine: Engine, count: int = 440) -> list[Labelled]:
-    rng = random.Random(SEED)
+def _record(engine: Engine) -> tuple[list[Row[Any]], list[Row[Any]], list[Row[Any]]]:
+    """The customers, their phones and their addresses, in id order."""
     with engine.connect() as conn:
         customers = conn.execute(
             text(
@@ -154,6 +163,12 @@ def build(engine: Engine, count: int = 440) -> list[Labelled]:
         addresses = conn.execute(
             text("SELECT customer_id, raw, district FROM addresses ORDER BY id")
         ).all()
+    return list(customers), list(phones), list(addresses)
+
+
+def build(engine: Engine, count: int = 440) -> list[Labelled]:
+    rng = random.Random(SEED)
+    customers, phones, addresses = _record(engine)
     owners = Counter(e164 for _, e164 in phones)
     phone_of = {}
     for cid, e164 in phones:
@@ -224,6 +239,136 @@ def build(engine: Engine, count: int = 440) -> list[Labelled]:
     return out
 
 
+# -- the ways people write (build_written) ------------------------------------------------
+
+_TO_TRADITIONAL = OpenCC("s2t")
+WRITTEN_KINDS = (
+    "traditional-name+district",
+    "traditional-address",
+    "surname+place",
+    "address-numerals",
+)
+_CN_READ = "零一二三四五六七八九"
+_TITLES = ("先生", "女士", "小姐", "师傅")
+
+
+def _traditional(text: str) -> str:
+    return _TO_TRADITIONAL.convert(text)
+
+
+def _cn_reading(value: int) -> str:
+    """123 → 一百二十三, 10 → 十, 205 → 二百零五 (the way a number is said)."""
+    if value < 10:
+        return _CN_READ[value]
+    out = ""
+    gap = False
+    for digit, unit in zip(str(value).rjust(4, "0"), ("千", "百", "十", ""), strict=True):
+        if digit == "0":
+            gap = bool(out)
+            continue
+        if gap:
+            out += "零"
+            gap = False
+        out += ("" if unit == "十" and not out and digit == "1" else _CN_READ[int(digit)]) + unit
+    return out
+
+
+def _numerals(raw: str, rng: random.Random) -> str | None:
+    """``raw`` with its numbers written as people write them: said in Chinese numerals
+    (一百二十三号), read digit by digit (一五零二, 幺五零二), full-width, or mixed with
+    digits (一23号); the room's 室 is sometimes left off. None when no number changed."""
+
+    def rewrite(match: re.Match[str]) -> str:
+        digits, unit = match.group(1), match.group(2)
+        value = int(digits)
+        if unit == "室":
+            room = "".join(_CN_READ[int(d)] for d in digits)
+            if rng.random() < 0.3:
+                room = room.replace("一", "幺")
+            return room + ("" if rng.random() < 0.5 else "室")
+        form = rng.choice(("said", "digit by digit", "full-width", "mixed", "as is"))
+        if form == "said":
+            return _cn_reading(value) + unit
+        if form == "digit by digit":
+            return "".join(_CN_READ[int(d)] for d in digits) + unit
+        if form == "full-width":
+            return _full_width(digits) + unit
+        if form == "mixed" and len(digits) > 1:
+            return _CN_READ[int(digits[0])] + digits[1:] + unit
+        return digits + unit
+
+    out = re.sub(r"(\d+)(号楼|号|栋|幢|座|单元|室)", rewrite, raw)
+    return out if out != raw else None
+
+
+def build_written(engine: Engine, per_kind: int = 40) -> list[Labelled]:
+    """Up to ``per_kind`` queries of each of :data:`WRITTEN_KINDS`, each naming a customer
+    that nothing else in the query's place could be."""
+    rng = random.Random(SEED + 1)
+    customers, _phones, addresses = _record(engine)
+    address_of: dict[int, list[str]] = {}
+    for cid, raw, _ in addresses:
+        address_of.setdefault(cid, []).append(raw)
+    by_name_district = Counter((c.name, c.district) for c in customers)
+    surname_of = {c.id: split_surname(c.name)[0] for c in customers}
+    by_surname_district = Counter((surname_of[c.id], c.district) for c in customers)
+    by_surname_city = Counter((surname_of[c.id], c.city) for c in customers)
+    out: list[Labelled] = []
+    made: Counter[str] = Counter()
+    for i, c in enumerate(rng.sample(customers, len(customers))):
+        kind = WRITTEN_KINDS[i % len(WRITTEN_KINDS)]
+        if c.district is None or made[kind] >= per_kind:
+            continue
+        query = None
+        if kind == "traditional-name+district" and by_name_district[(c.name, c.district)] == 1:
+            name = _traditional(c.name)
+            if name != c.name:
+                query = f"{name} {_traditional(c.district)}"
+        elif kind == "traditional-address" and c.id in address_of:
+            raw = _address_variant(rng.choice(address_of[c.id]), rng)
+            query = _traditional(raw) if _traditional(raw) != raw else None
+        elif kind == "surname+place":
+            query = _surname_and_place(
+                c, surname_of[c.id], by_surname_district, by_surname_city, rng
+            )
+        elif kind == "address-numerals" and c.id in address_of:
+            query = _numerals(rng.choice(address_of[c.id]), rng)
+        if query is not None:
+            out.append(Labelled(query, c.id, kind))
+            made[kind] += 1
+    return out
+
+
+def _surname_and_place(
+    c: Row[Any],
+    surname: str,
+    by_district: Counter[tuple[str, str]],
+    by_city: Counter[tuple[str, str]],
+    rng: random.Random,
+) -> str | None:
+    """A surname with a place, as a caller says it, when nobody else of that surname
+    lives there (counted over the district's name in every city, for 朝阳区)."""
+    city_short = short_name(c.city) if c.city else None
+    if city_short and parse_address(city_short).city != c.city:
+        city_short = None  # a short name that reads as another place
+    form = rng.randrange(5)
+    if form < 4 and by_district[(surname, c.district)] == 1:
+        district = c.district if rng.random() < 0.5 else short_name(c.district)
+        if parse_address(district).district != c.district:
+            district = c.district
+        return (
+            f"姓{surname} {district}",
+            f"姓{surname}，{district}的",
+            f"{surname}{rng.choice(_TITLES)} {district}",
+            f"{surname} {district}",
+        )[form]
+    if city_short and by_city[(surname, c.city)] == 1:
+        return rng.choice(
+            (f"{surname}{rng.choice(_TITLES)} {city_short}", f"姓{surname}，{city_short}的")
+        )
+    return None
+
+
 # Hand-written hard cases: (name, phone, address) created in the record, then queries.
 HARD_RECORDS = [
     ("曾小贤", "19912345601", "上海市浦东新区世纪大道100号"),
@@ -235,6 +380,8 @@ HARD_RECORDS = [
     ("欧阳娜娜", "13512345607", "深圳市南山区科苑路15号"),
     ("长孙无忌", "18612345608", "西安市雁塔区长安南路88号"),
     ("吕布", "13612345609", "成都市武侯区人民南路四段1号"),
+    ("诸葛明", "13712345610", "湖北省襄阳市襄城区隆中路1号"),
+    ("陳小春", "13812345611", "廣東省廣州市越秀區中山四路二百二十八號"),  # as a HK CRM writes
 ]
 HARD_QUERIES = [
     ("zengxiaoxian", 0),
@@ -257,13 +404,22 @@ HARD_QUERIES = [
     ("吕布 武侯区", 8),
     ("+86 136-1234-5609", 8),
     ("008613612345609", 8),
+    ("姓诸葛，襄阳的", 9),
+    ("诸葛先生 襄阳", 9),
+    ("姓諸葛 襄城區", 9),
+    ("陈小春 越秀区", 10),
+    ("陳小春", 10),
+    ("越秀区中山四路228号", 10),
+    ("越秀區中山四路二百二十八號", 10),
+    ("姓陈 越秀区", 10),
 ]
 
 
 def add_hard_cases(engine: Engine) -> list[Labelled]:
     from sqlalchemy.orm import Session
 
-    from hotline.db.models import Address, Customer, CustomerPhone
+    from hotline.customers.rows import address_row, with_name_keys
+    from hotline.db.models import Customer, CustomerPhone
     from hotline.matching.address import parse_address
     from hotline.matching.phone import parse_phone
 
@@ -271,11 +427,13 @@ def add_hard_cases(engine: Engine) -> list[Labelled]:
     with Session(engine) as session, session.begin():
         for name, number, raw in HARD_RECORDS:
             parsed = parse_address(raw)
-            customer = Customer(name=name, city=parsed.city, district=parsed.district)
+            customer = with_name_keys(
+                Customer(name=name, city=parsed.city, district=parsed.district)
+            )
             keys = parse_phone(number)
             assert keys is not None
             customer.phones = [CustomerPhone(e164=keys.candidates[0], kind=keys.kind)]
-            customer.addresses = [Address.from_text(raw)]
+            customer.addresses = [address_row(raw)]
             session.add(customer)
             session.flush()
             ids.append(customer.id)

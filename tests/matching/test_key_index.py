@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from hotline.customers.rows import with_name_keys
 from hotline.db.models import Customer
 from hotline.db.session import make_engine, upgrade
+from hotline.matching.keys import KeyIndex, all_syllables
 from hotline.matching.matcher import parse_query
-from hotline.matching.search import CustomerSearch, KeyIndex, _all_syllables
+from hotline.matching.search import CustomerSearch
 
 KEYS = ["liweiming", "zhangweiming", "zhangxiaoming", "zhangweihua", "weiming", "liming"]
 
@@ -43,7 +45,7 @@ def test_spliced_sees_keys_added_after_the_load() -> None:
 
 
 def test_the_syllable_inventory_covers_the_readings_keys_produce() -> None:
-    syllables = _all_syllables()
+    syllables = all_syllables()
     assert len(syllables) > 400 and len(set(syllables)) == len(syllables)
     # ü spelt v as in keys (吕 lv, 女 nv), surname readings, the longest syllables
     for s in ("lv", "nv", "zeng", "piao", "zhuang", "shuang", "a", "er"):
@@ -56,7 +58,7 @@ def _seed(url: str, people: list[tuple[str, str]]):
     engine = make_engine(url)
     with Session(engine) as session, session.begin():
         for name, district in people:
-            session.add(Customer(name=name, city="广州市", district=district))
+            session.add(with_name_keys(Customer(name=name, city="广州市", district=district)))
     return engine
 
 

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from hotline.customers.importer import import_file
+from hotline.customers.cli import import_file
 from hotline.db.session import make_engine, upgrade
 from hotline.matching.search import CustomerSearch
 
@@ -42,6 +42,9 @@ QUERIES = [
     ("高明", 5),  # the person named 高明, not everyone in 高明区
     ("高明 南海区", 5),
     ("张伟 高明区", 6),
+    ("姓马，平凉的", 0),  # a surname and a place, no given name
+    ("金先生 延边州", 1),
+    ("馬建國 崆峒區", 0),  # traditional characters
 ]
 
 

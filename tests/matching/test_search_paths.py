@@ -1,18 +1,21 @@
 """The search's fast paths give the same answers as the general path, on both backends.
 
 Why these exist: the number-only path skips loading and scoring the owners, and the
-typo fallbacks were gated behind "the exact keys found nobody" for speed (issue 3);
-both are shortcuts that could silently change results, so they are pinned here.
+typo fallbacks were gated behind "the exact keys found nobody" for speed
+(docs/benchmarks-matching.md); both are shortcuts that could silently change results, so
+they are pinned here. The surname-in-a-place lookup is its own candidate path.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from hotline.customers.rows import with_name_keys
 from hotline.db.models import Address, Customer, CustomerPhone
 from hotline.db.session import make_engine, upgrade
+from hotline.matching.keys import KeyIndex
 from hotline.matching.matcher import PHONE_POINTS, parse_query, score
-from hotline.matching.search import CustomerSearch, KeyIndex
+from hotline.matching.search import CustomerSearch
 
 
 def _seed(url: str):
@@ -26,7 +29,7 @@ def _seed(url: str):
     ]
     with Session(engine) as session, session.begin():
         for name, e164, district, city in people:
-            customer = Customer(name=name, city=city, district=district)
+            customer = with_name_keys(Customer(name=name, city=city, district=district))
             customer.phones = [CustomerPhone(e164=e164, kind="mobile")]
             raw = f"{city}{district}一路1号"
             customer.addresses = [Address(raw=raw, city=city, district=district, detail="一路1号")]
@@ -124,5 +127,35 @@ def test_phone_probe_survives_a_dropped_connection(pg_url) -> None:
         ).scalar()
     assert killed >= 1
     assert [c.customer_id for c in search.search("13900139000")] == [3]
+    search.close()
+    engine.dispose()
+
+
+def test_a_surname_with_a_place_finds_that_surname_there(db_url) -> None:
+    """姓王 天河区 / 王先生 广州: the customers of that surname in the place, lowest id
+    first; not a homophone surname (汪), not the same surname elsewhere, and a record
+    written in traditional characters (王偉) too."""
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    people = [
+        ("王芳", "天河区", "广州市"),
+        ("汪洋", "天河区", "广州市"),  # wang too, another surname
+        ("王偉", "越秀区", "广州市"),  # as a Hong Kong record writes it
+        ("王强", "海淀区", "北京市"),
+        ("万刚", "天河区", "广州市"),  # wangang: its key starts with wang
+        ("诸葛亮", "襄城区", "襄阳市"),
+        ("張伟", "天河区", "广州市"),
+    ]
+    with Session(engine) as session, session.begin():
+        for name, district, city in people:
+            session.add(with_name_keys(Customer(name=name, city=city, district=district)))
+    search = CustomerSearch(engine)
+    assert [c.customer_id for c in search.search("姓王 天河区")] == [1]
+    assert [c.customer_id for c in search.search("王先生 广州")] == [1, 3]
+    assert [c.customer_id for c in search.search("王 海淀区")] == [4]
+    assert [c.customer_id for c in search.search("姓诸葛，襄阳的")] == [6]
+    assert [c.customer_id for c in search.search("张先生 天河")] == [7]  # 張 in the record
+    assert [c.customer_id for c in search.search("姓汪 天河区")] == [2]
+    assert search.search("王先生") == []  # a surname alone is nobody
     search.close()
     engine.dispose()

@@ -206,14 +206,14 @@ def test_address_detail_search_index_and_its_downgrade(db_url) -> None:
     built over the rows), and the downgrade restores the normalised-text index."""
     from alembic import command
 
-    from hotline.db.models import Address
+    from hotline.customers.rows import address_row
     from hotline.matching.search import CustomerSearch
 
     engine = make_engine(db_url)
     upgrade(engine, "0004")
     with Session(engine) as session, session.begin():
         customer = Customer(name="林小红")
-        customer.addresses.append(Address.from_text("广州市天河区体育西路103号维多利广场B座"))
+        customer.addresses.append(address_row("广州市天河区体育西路103号维多利广场B座"))
         session.add(customer)
         session.flush()
         customer_id = customer.id
@@ -228,4 +228,30 @@ def test_address_detail_search_index_and_its_downgrade(db_url) -> None:
         config.attributes["connection"] = conn
         command.downgrade(config, "0004")
     _assert_address_text_index_over(engine, "normalised", not_over="detail")
+    engine.dispose()
+
+
+def test_migration_0002_keys_customers_stored_before_it(sqlite_url) -> None:
+    """0002 added the name keys and filled them for the customers already there, with the
+    key function frozen inside the migration (it imports no live code): the surname read
+    as a surname, a compound surname whole, a name without Hanzi keyed on its letters."""
+    engine = make_engine(sqlite_url)
+    upgrade(engine, "0001")
+    names = ["曾小贤", "欧阳娜娜", "单田芳", "张伟", "Tom Lee", "長孫無忌"]
+    with engine.begin() as conn:
+        for name in names:
+            conn.execute(text("INSERT INTO customers (name) VALUES (:n)"), {"n": name})
+    upgrade(engine)
+    with engine.connect() as conn:
+        keys = conn.execute(
+            text("SELECT name_pinyin, name_initials FROM customers ORDER BY id")
+        ).all()
+    assert [tuple(k) for k in keys] == [
+        ("zengxiaoxian", "zxx"),
+        ("ouyangnana", "oynn"),
+        ("shantianfang", "stf"),
+        ("zhangwei", "zw"),
+        ("tomlee", "t"),
+        ("zhangsunwuji", "zswj"),
+    ]
     engine.dispose()

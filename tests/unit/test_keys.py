@@ -1,10 +1,17 @@
-"""Name keys: surname readings pypinyin gets wrong, homophones, initials, typed pinyin."""
+"""Name keys: surname readings pypinyin gets wrong, homophones, initials, typed pinyin,
+traditional characters."""
 
 from __future__ import annotations
 
 import pytest
 
-from hotline.matching.keys import name_keys, normalise_typed_pinyin, split_surname
+from hotline.matching.keys import (
+    name_keys,
+    normalise_typed_pinyin,
+    split_surname,
+    to_simplified,
+    traditional_forms,
+)
 
 
 @pytest.mark.parametrize(
@@ -39,3 +46,30 @@ def test_typed_pinyin_and_compound_split() -> None:
     assert split_surname("欧阳娜娜") == ("欧阳", "娜娜")
     assert split_surname("欧阳") == ("欧", "阳")  # two characters: a surname and a name
     assert name_keys("Tom").pinyin == "tom"
+
+
+@pytest.mark.parametrize(
+    ("written", "simplified"),
+    [
+        ("張偉", "张伟"),
+        ("歐陽娜娜", "欧阳娜娜"),
+        ("廣東省廣州市天河區", "广东省广州市天河区"),
+        ("陝西省咸陽市乾縣", "陕西省咸阳市乾县"),  # 乾 stays: simplified text writes it too
+        ("李乾", "李乾"),  # not 李干
+        ("於明", "於明"),  # 於 is a surname of its own
+        ("张伟", "张伟"),  # simplified text comes back as it is
+        ("Tom 𠮷祥", "Tom 𠮷祥"),
+        ("", ""),
+    ],
+)
+def test_traditional_characters_read_as_simplified(written, simplified) -> None:
+    assert to_simplified(written) == simplified
+
+
+def test_a_traditional_name_keys_as_its_simplified_reading() -> None:
+    assert name_keys("張偉") == name_keys("张伟")
+    assert name_keys("單田芳").pinyin == "shantianfang"  # the surname table, not pypinyin's dan
+    assert name_keys("歐陽娜娜").initials == "oynn"  # the compound surname is found
+    assert name_keys("李乾").pinyin == "liqian"
+    assert traditional_forms("张") == ("张", "張")
+    assert traditional_forms("王") == ("王",)

@@ -81,3 +81,50 @@ def test_places_of_every_province_in_queries() -> None:
     assert (q.hanzi_name, q.city, q.district) == ("王芳", "平凉市", "崆峒区")
     q = parse_query("zw 延边州")
     assert (q.typed, q.city) == ("zw", "延边朝鲜族自治州")
+
+
+@pytest.mark.parametrize(
+    ("text", "surname", "city", "district"),
+    [
+        ("姓诸葛，襄阳的", "诸葛", "襄阳市", None),
+        ("姓王 天河区", "王", "广州市", "天河区"),
+        ("王先生 广州", "王", "广州市", None),
+        ("诸葛女士 襄阳", "诸葛", "襄阳市", None),
+        ("我姓欧阳，住在天河区", "欧阳", "广州市", "天河区"),
+        ("姓王，天河那边的", "王", "广州市", "天河区"),
+        ("王 天河区", "王", "广州市", "天河区"),  # nobody is named just 王
+        ("诸葛 襄阳", "诸葛", "襄阳市", None),
+        ("姓張 廣州天河", "张", "广州市", "天河区"),
+    ],
+)
+def test_a_surname_with_a_place_and_no_given_name(text, surname, city, district) -> None:
+    q = parse_query(text)
+    assert (q.surname, q.hanzi_name, q.city, q.district) == (surname, None, city, district)
+    assert q.address is None
+
+
+def test_a_title_after_a_full_name_and_a_bare_surname_without_a_place() -> None:
+    assert parse_query("王伟先生 天河区").hanzi_name == "王伟"
+    assert parse_query("138 0013 8000 王先生").surname == "王"
+    alone = parse_query("王")  # no number, no place: still read as a (one-character) name
+    assert (alone.hanzi_name, alone.surname) == ("王", None)
+    assert parse_query("姓名 张伟 天河区").surname is None  # the form's label, not 姓 名
+
+
+def test_surname_scores_only_that_surname_in_the_place() -> None:
+    q = parse_query("姓王 天河区")
+    here = score(q, view(1, "王芳", district="天河区", city="广州市"))
+    homophone = score(q, view(2, "汪芳", district="天河区", city="广州市"))
+    elsewhere = score(q, view(3, "王芳", district="海淀区", city="北京市"))
+    written = score(q, view(4, "王偉", district="天河区", city="广州市"))
+    assert here.score > 0 and written.score == here.score
+    assert "name" in here.matched and "district" in here.matched
+    assert homophone.score <= 0 and elsewhere.score <= 0
+
+
+def test_traditional_queries_and_records_meet() -> None:
+    q = parse_query("張偉 天河區")
+    assert (q.hanzi_name, q.district) == ("张伟", "天河区")
+    simplified = score(parse_query("张伟 天河区"), view(1, "張偉", district="天河区"))
+    assert simplified.score == score(q, view(2, "张伟", district="天河区")).score
+    assert "name" in simplified.matched  # the exact name, not a homophone

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from hotline.customers.cli import import_file
 from hotline.customers.gen import generate, write_csv, write_jsonl
-from hotline.customers.importer import import_file
 from hotline.db.models import Address, Customer, CustomerPhone, Product
 from hotline.db.session import make_engine, upgrade
 
@@ -98,7 +98,7 @@ def test_csv_and_jsonl_of_the_same_data_import_the_same(db_url, tmp_path: Path) 
 
 def test_copy_text_escaping_round_trips(db_url, tmp_path: Path) -> None:
     """Workers render COPY text themselves; a tab, newline or backslash must survive."""
-    from hotline.customers.importer import _copy_line
+    from hotline.customers.rows import _copy_line
 
     assert _copy_line((None, 7, "a\tb\\c\nd\re", "plain")) == "\\N\t7\ta\\tb\\\\c\\nd\\re\tplain"
     upgrade(db_url)
@@ -177,4 +177,54 @@ def test_numbers_from_places_without_location_data_import_with_no_region(
         "+863095123456": None,
         "+869335123456": "甘肃省平凉市",
     }
+    engine.dispose()
+
+
+def test_traditional_records_import_with_simplified_keys(sqlite_url, tmp_path: Path) -> None:
+    """A record exported from Hong Kong or Taiwan: the name and the address are stored as
+    written, the keys and the parsed address are those of the simplified reading."""
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    row = {"name": "單田芳", "phones": ["13800138020"], "addresses": ["廣州市天河區中山路一百號"]}
+    data = tmp_path / "hk.jsonl"
+    data.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    report = import_file(engine, data, report_path=tmp_path / "rej.tsv", show_progress=False)
+    assert report.rejected == 0
+    with engine.connect() as conn:
+        customer = conn.execute(
+            select(Customer.name, Customer.name_pinyin, Customer.city, Customer.district)
+        ).one()
+        address = conn.execute(select(Address.raw, Address.detail, Address.normalised)).one()
+    assert tuple(customer) == ("單田芳", "shantianfang", "广州市", "天河区")
+    assert tuple(address) == (
+        "廣州市天河區中山路一百號",
+        "中山路100号",
+        "广东省广州市天河区中山路100号",
+    )
+    engine.dispose()
+
+
+def test_orm_writers_fill_the_derived_columns(sqlite_url) -> None:
+    """The database layer computes no keys: writers call with_name_keys and address_row."""
+    from sqlalchemy.orm import Session
+
+    from hotline.customers.rows import address_row, phone_region, with_name_keys
+
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with Session(engine) as session, session.begin():
+        customer = with_name_keys(Customer(name="曾小贤"))
+        customer.addresses = [address_row("朝阳区建国路88号", prior_city="长春市")]
+        session.add(customer)
+    with Session(engine) as session, session.begin():
+        stored = session.scalars(select(Customer)).one()
+        assert (stored.name_pinyin, stored.name_initials) == ("zengxiaoxian", "zxx")
+        stored.name = "張偉"  # a rename: the writer recomputes the keys
+        with_name_keys(stored)
+    with engine.connect() as conn:
+        assert conn.execute(select(Customer.name_pinyin)).scalar() == "zhangwei"
+        address = conn.execute(select(Address.city, Address.district, Address.street)).one()
+    assert tuple(address) == ("长春市", "朝阳区", "建国路88号")
+    assert phone_region("+8613800138000") == "北京市"
+    assert phone_region("+8614000001234") is None
     engine.dispose()

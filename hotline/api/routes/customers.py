@@ -14,18 +14,20 @@ clean 422 with ``error_id`` ``invalid-query``.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from hotline.api.auth import Principal, Role, require
 from hotline.api.deps import SessionDep
 from hotline.api.errors import HotlineError, InvalidRequest
-from hotline.db.models import Address, CallLog, Customer, CustomerPhone, Product, Tier
+from hotline.customers.rows import address_row, phone_region, with_name_keys
+from hotline.customers.view import CustomerNotFound, CustomerOut, load_customer, view_customer
+from hotline.db.models import Address, Customer, CustomerPhone, Product, Tier
 from hotline.matching.matcher import MAX_QUERY, QueryError
 from hotline.matching.phone import parse_phone, region_of
 from hotline.matching.search import CustomerSearch
@@ -35,76 +37,13 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/customers", tags=["customers"])
 
 _INT32_MAX = 2**31 - 1
-_RECENT_CALLS = 20
 
 
 class NoSuchCustomer(HotlineError):
+    """404 for :class:`hotline.customers.view.CustomerNotFound`."""
+
     status_code = 404
     error_id = "no-such-customer"
-
-
-class PhoneOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    e164: str
-    kind: str
-    region: str | None
-
-
-class AddressOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    label: str
-    raw: str
-    province: str | None
-    city: str | None
-    district: str | None
-    street: str | None
-    detail: str
-
-
-class ProductOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    model: str
-    serial: str | None
-    purchase_date: date | None
-    install_date: date | None
-    dealer: str | None
-    service_provider: str | None
-    warranty_end: date | None
-
-
-class CallBrief(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    linkedid: str
-    outcome: str
-    arrived_at: datetime | None
-    agent: str | None
-    queue: str | None
-    notes: str | None
-    disposition: str | None
-
-
-class CustomerOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    name: str
-    name_pinyin: str
-    name_initials: str
-    tier: str
-    preferred_dialect: str | None
-    account_manager: str | None
-    tags: list[str]
-    site: str | None
-    city: str | None
-    district: str | None
-    created_at: datetime
-    updated_at: datetime
-    phones: list[PhoneOut]
-    addresses: list[AddressOut]
-    products: list[ProductOut]
-    recent_calls: list[CallBrief] = []
 
 
 class SearchHit(BaseModel):
@@ -179,10 +118,10 @@ class CustomerPatch(BaseModel):
 def _search(request: Request) -> CustomerSearch:
     """One :class:`CustomerSearch` per app (it caches the pinyin key index)."""
     state = request.app.state
-    search = getattr(state, "customer_search", None)
+    search: CustomerSearch | None = getattr(state, "customer_search", None)
     if search is None or search.engine is not state.engine:
         search = state.customer_search = CustomerSearch(state.engine)
-    return search  # type: ignore[no-any-return]
+    return search
 
 
 def _mask(e164: str) -> str:
@@ -227,31 +166,18 @@ def search_customers(
     return SearchResult(query=q, items=items, count=len(items), ambiguous=ambiguous)
 
 
-def _load(session: SessionDep, customer_id: int) -> Customer:
-    customer = session.scalars(
-        select(Customer)
-        .where(Customer.id == customer_id)
-        .options(
-            selectinload(Customer.phones),
-            selectinload(Customer.addresses),
-            selectinload(Customer.products),
-        )
-    ).one_or_none()
-    if customer is None:
-        raise NoSuchCustomer(f"no customer {customer_id}")
-    return customer
+def _loaded(session: Session, customer_id: int) -> Customer:
+    try:
+        return load_customer(session, customer_id)
+    except CustomerNotFound as exc:
+        raise NoSuchCustomer(str(exc)) from None
 
 
-def _out(session: SessionDep, customer: Customer) -> CustomerOut:
-    calls = session.scalars(
-        select(CallLog)
-        .where(CallLog.customer_id == customer.id)
-        .order_by(CallLog.arrived_at.desc().nulls_last(), CallLog.id.desc())
-        .limit(_RECENT_CALLS)
-    ).all()
-    out = CustomerOut.model_validate(customer)
-    out.recent_calls = [CallBrief.model_validate(c) for c in calls]
-    return out
+def _view(session: Session, customer_id: int) -> CustomerOut:
+    try:
+        return view_customer(session, customer_id)
+    except CustomerNotFound as exc:
+        raise NoSuchCustomer(str(exc)) from None
 
 
 @router.get("/{customer_id}", response_model=CustomerOut, name="get")
@@ -261,7 +187,7 @@ def get_customer(
     customer_id: Annotated[int, Path(ge=1, le=_INT32_MAX)],
 ) -> CustomerOut:
     """The whole record: phones, addresses, products and the latest calls."""
-    return _out(session, _load(session, customer_id))
+    return _view(session, customer_id)
 
 
 def _phone_rows(numbers: list[str], existing: set[str]) -> list[CustomerPhone]:
@@ -278,16 +204,12 @@ def _phone_rows(numbers: list[str], existing: set[str]) -> list[CustomerPhone]:
         if e164 in existing:
             continue
         existing.add(e164)
-        found = region_of(e164)
-        where = None
-        if found:
-            where = found.province + ("" if found.city == found.province else found.city)
-        rows.append(CustomerPhone(e164=e164, kind=parsed.kind, region=where))
+        rows.append(CustomerPhone(e164=e164, kind=parsed.kind, region=phone_region(e164)))
     return rows
 
 
 def _address_rows(raws: list[str], prior_city: str | None) -> list[Address]:
-    return [Address.from_text(raw, prior_city) for raw in raws]
+    return [address_row(raw, prior_city) for raw in raws]
 
 
 def _check_commercial(principal: Principal, tier: Tier | None, manager: str | None) -> None:
@@ -323,13 +245,14 @@ def create_customer(
         city=addresses[0].city if addresses else None,
         district=addresses[0].district if addresses else None,
     )
+    with_name_keys(customer)
     customer.phones = phones
     customer.addresses = addresses
     customer.products = [Product(**p.model_dump()) for p in body.products]
     session.add(customer)
     session.commit()
     _search(request).remember(customer.name)
-    return _out(session, _load(session, customer.id))
+    return _view(session, customer.id)
 
 
 @router.patch("/{customer_id}", response_model=CustomerOut, name="update")
@@ -341,7 +264,7 @@ def update_customer(
     body: CustomerPatch,
 ) -> CustomerOut:
     """Change fields and add phones or addresses (removal stays a supervisor's tool)."""
-    customer = _load(session, customer_id)
+    customer = _loaded(session, customer_id)
     fields = body.model_fields_set
     if ("tier" in fields or "account_manager" in fields) and not principal.has(Role.SUPERVISOR):
         _check_commercial(principal, Tier.VIP1, "x")
@@ -349,6 +272,7 @@ def update_customer(
         if not body.name.strip():
             raise InvalidRequest("name is blank")
         customer.name = body.name.strip()
+        with_name_keys(customer)
     if "tier" in fields and body.tier is not None:
         customer.tier = str(body.tier)
     for name in ("preferred_dialect", "account_manager"):
@@ -364,4 +288,4 @@ def update_customer(
     session.commit()
     if body.name is not None:
         _search(request).remember(customer.name)
-    return _out(session, _load(session, customer.id))
+    return _view(session, customer.id)

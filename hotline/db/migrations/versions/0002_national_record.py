@@ -3,12 +3,15 @@ addresses and products, and the search indexes.
 
 PostgreSQL: pg_trgm and a GIN trigram index on ``addresses.normalised``. pg_trgm only
 sees Hanzi as letters in a database whose ``LC_CTYPE`` is UTF-8 aware (C.UTF-8,
-zh_CN.UTF-8); under ``C`` ``show_trgm('张伟')`` is empty (research §4.2), so the upgrade
-warns when it finds that. SQLite: an FTS5 table with the trigram tokenizer over the same
-column, kept in sync by triggers so every writer (ORM, importer, raw SQL) is covered.
+zh_CN.UTF-8); under ``C`` ``show_trgm('张伟')`` is empty, so the upgrade warns when it
+finds that. SQLite: an FTS5 table with the trigram tokenizer over the same column, kept
+in sync by triggers so every writer (ORM, importer, raw SQL) is covered.
 
-Existing customers get their pinyin keys computed here, in Python, because the keys
-come from :func:`hotline.matching.keys.name_keys` and not from SQL.
+Existing customers get their pinyin keys computed here, in Python, because the keys do
+not come from SQL. The key function is a frozen copy of the one this revision shipped
+with (:func:`_frozen_name_keys`), not an import of :mod:`hotline.matching.keys`: a
+migration replays history, and today's keys (which read traditional characters as
+simplified, for one) are written by today's code, not by an old schema step.
 
 Revision ID: 0002
 Revises: 0001
@@ -18,6 +21,8 @@ Create Date: 2026-08-10
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -138,8 +143,6 @@ def upgrade() -> None:
 
 
 def _backfill_name_keys(bind: sa.Connection) -> None:
-    from hotline.matching.keys import name_keys
-
     customers = sa.table(
         "customers",
         sa.column("id", sa.Integer),
@@ -149,12 +152,112 @@ def _backfill_name_keys(bind: sa.Connection) -> None:
     )
     rows = bind.execute(sa.select(customers.c.id, customers.c.name)).all()
     for row in rows:
-        keys = name_keys(row.name)
+        pinyin, initials = _frozen_name_keys(row.name)
         bind.execute(
             customers.update()
             .where(customers.c.id == row.id)
-            .values(name_pinyin=keys.pinyin, name_initials=keys.initials)
+            .values(name_pinyin=pinyin, name_initials=initials)
         )
+
+
+# -- the name keys as this revision computed them (frozen; do not follow later changes) --
+
+_SURNAME_READINGS = {
+    "曾": "zeng",
+    "单": "shan",
+    "解": "xie",
+    "仇": "qiu",
+    "区": "ou",
+    "朴": "piao",
+    "查": "zha",
+    "盖": "ge",
+    "覃": "qin",
+    "缪": "miao",
+    "乐": "yue",
+    "翟": "zhai",
+    "纪": "ji",
+    "种": "chong",
+    "秘": "bi",
+    "繁": "po",
+    "过": "guo",
+    "冼": "xian",
+    "隗": "wei",
+    "召": "shao",
+    "员": "yun",
+    "句": "gou",
+    "尉": "yu",
+    "宓": "fu",
+    "应": "ying",
+    "华": "hua",
+    "任": "ren",
+    "沈": "shen",
+    "长": "chang",
+    "折": "she",
+    "黑": "he",
+    "阚": "kan",
+    "柏": "bai",
+    "朝": "chao",
+    "都": "du",
+    "藏": "zang",
+    "重": "chong",
+    "万俟": "mo qi",
+    "尉迟": "yu chi",
+    "长孙": "zhang sun",
+    "单于": "chan yu",
+}
+_COMPOUND_SURNAMES = frozenset(
+    {
+        "欧阳",
+        "司马",
+        "诸葛",
+        "上官",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "长孙",
+        "万俟",
+        "单于",
+        "夏侯",
+        "令狐",
+        "公孙",
+        "慕容",
+        "司徒",
+        "司空",
+        "宇文",
+        "轩辕",
+        "呼延",
+        "端木",
+        "南宫",
+        "西门",
+        "独孤",
+        "澹台",
+        "公冶",
+        "钟离",
+        "闻人",
+    }
+)
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002a6df]")
+_NOT_LETTERS = re.compile(r"[^a-z]")
+
+
+def _frozen_name_keys(name: str) -> tuple[str, str]:
+    """(pinyin, initials) of a name: the surname read as a surname, Hanzi through
+    pypinyin, a name without Hanzi keyed on its lower-cased letters."""
+    from pypinyin import lazy_pinyin
+
+    text = unicodedata.normalize("NFKC", name).strip()
+    hanzi = "".join(ch for ch in text if _HAN.fullmatch(ch))
+    if not hanzi:
+        letters = _NOT_LETTERS.sub("", text.lower())
+        return letters, letters[:1]
+    cut = 2 if len(hanzi) > 2 and hanzi[:2] in _COMPOUND_SURNAMES else 1
+    surname, given = hanzi[:cut], hanzi[cut:]
+    parts = _SURNAME_READINGS[surname].split() if surname in _SURNAME_READINGS else []
+    for ch in given if parts else hanzi:
+        reading = lazy_pinyin(ch, errors="ignore")
+        if reading and reading[0]:
+            parts.append(reading[0].lower())
+    return "".join(parts), "".join(p[0] for p in parts)
 
 
 def downgrade() -> None:

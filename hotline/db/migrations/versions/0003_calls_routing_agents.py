@@ -14,19 +14,20 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from hotline.db.models import UTCDateTime
-
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 JSON_LIST = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# What the models' UTCDateTime stores as (its ``impl``): a migration only emits DDL, and the
+# DDL of that type is its impl's, so it needs no copy of the Python-side conversion.
+UTC_DATETIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
     with op.batch_alter_table("call_logs") as batch:
-        batch.add_column(sa.Column("wrapped_up_at", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("wrapped_up_at", UTC_DATETIME, nullable=True))
         batch.add_column(sa.Column("dialect", sa.String(32), nullable=True))
         batch.add_column(sa.Column("route_source", sa.String(16), nullable=True))
         batch.add_column(sa.Column("priority", sa.Integer(), nullable=True))
@@ -48,7 +49,7 @@ def upgrade() -> None:
         sa.Column("from_customer_id", sa.Integer(), nullable=True),
         sa.Column("to_customer_id", sa.Integer(), nullable=True),
         sa.Column("agent_id", sa.String(80), nullable=True),
-        sa.Column("at", UTCDateTime(), nullable=False, server_default=sa.func.now()),
+        sa.Column("at", UTC_DATETIME, nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("id", name="pk_call_customer_links"),
     )
     op.create_index("ix_call_customer_links_call_id", "call_customer_links", ["call_id"])
@@ -58,7 +59,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), nullable=False, server_default=""),
         sa.Column("interface", sa.String(255), nullable=False),
         sa.Column("skills", JSON_LIST, nullable=False, server_default="[]"),
-        sa.Column("created_at", UTCDateTime(), nullable=False, server_default=sa.func.now()),
+        sa.Column("created_at", UTC_DATETIME, nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("id", name="pk_agents"),
         sa.UniqueConstraint("interface", name="uq_agents_interface"),
     )
