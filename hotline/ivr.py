@@ -1,12 +1,16 @@
 """The FastAGI side of the service: identify, route, pre-dial pop, survey.
 
-``ivr_flows`` runs the declarative flows and knows nothing of our database or of
-routing; this module injects the real pieces:
+``ivr_flows`` runs the declarative flows and knows nothing of our database; this module
+injects the real pieces:
 
-- *identify*: the caller's E.164 number → the customers holding it (one number may be a
-  family's: then every holder is a candidate and none is linked), and the screen-pop
-  payload is prepared right here, at arrival, long before an agent rings;
-- *route*: :func:`hotline.routing.decision.decide`;
+- *identify*: the caller (number already in E.164, read with the configured region when
+  the AGI call started) → the customers holding the number
+  (:func:`hotline.customers.lookup.owners_of`); only a sole owner is linked, a family's
+  or a shop's number gives candidates and no link
+  (:func:`hotline.customers.lookup.sole_owner`). The screen-pop is prepared right here,
+  at arrival, long before an agent rings;
+- *route*: :func:`hotline.routing.decision.decide` with the configured queues, on the
+  identification the flow hands over; the decision is noted on the prepared pop;
 - *prering*: the queue's pre-dial Gosub on the member channel pushes the pop to that
   agent and holds the INVITE until the page acknowledges it (bounded);
 - *survey*: the score goes out as a ``SurveyResult`` UserEvent from the flow, so the
@@ -15,28 +19,27 @@ routing; this module injects the real pieces:
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from hotline.db.models import Customer, CustomerPhone
-from hotline.routing.decision import CustomerFacts, decide
+from hotline.customers.lookup import owners_of, sole_owner
+from hotline.customers.view import CustomerNotFound, view_customer
+from hotline.db.models import Agent, Customer
+from hotline.routing.decision import RouteDecision, decide
 from ivr_flows.agi import AGISession
-from ivr_flows.app import RouteDecision, RouteRequest, build_routes
+from ivr_flows.app import Caller, Identified, RouteRequest, build_routes
 from ivr_flows.server import AGIServer
-from screenpop.push import CallContext, PopPublisher
+from screenpop.push import CallContext, CustomerLoader, PopPublisher
+
+__all__ = ["IVR", "customer_loader", "member_interface"]
 
 log = logging.getLogger(__name__)
 
-_session: contextvars.ContextVar[AGISession | None] = contextvars.ContextVar(
-    "agi_session", default=None
-)
 # PJSIP/agent-1001-0000002a → the member interface PJSIP/agent-1001
 _MEMBER_CHANNEL = re.compile(r"^(?P<interface>[A-Za-z]+/[^-/]+(?:-[^-/]+)*?)-[0-9a-f]{8}$")
 
@@ -52,112 +55,78 @@ class IVR:
         sessions: sessionmaker[Session],
         publisher: PopPublisher,
         *,
+        region: str,
         queues: Sequence[str],
         default_queue: str = "mandarin",
-        default_region: str = "CN",
         agent_of_interface: Callable[[str], str | None] | None = None,
     ) -> None:
+        """``region`` reads caller numbers without a country code (``default_region``)."""
         self.sessions = sessions
         self.publisher = publisher
+        self.region = region
         self.queues = tuple(queues)
         self.default_queue = default_queue
-        self.default_region = default_region
         self.agent_of_interface = agent_of_interface or _agent_from_convention
-        self._account_manager: dict[str, str] = {}  # linkedid → agent id, from identify
 
     # -- identify --------------------------------------------------------------------
-    def _holders(self, e164: str) -> list[Customer]:
+    def _owners(self, e164: str) -> list[Customer]:
         with self.sessions() as session:
-            query = (
-                select(Customer)
-                .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
-                .where(CustomerPhone.e164 == e164)
-                .order_by(Customer.id)
-                .limit(20)
-            )
-            return list(session.scalars(query).unique())
+            return owners_of(session, e164)
 
-    async def identify(self, caller_number: str | None, caller_name: str | None) -> dict[str, Any]:
-        holders = await run_in_threadpool(self._holders, caller_number) if caller_number else []
-        agi = _session.get()
-        if agi is not None:
-            single = holders[0] if len(holders) == 1 else None
-            if single is not None and single.account_manager:
-                self._account_manager[agi.uniqueid] = single.account_manager
-                while len(self._account_manager) > 10_000:
-                    self._account_manager.pop(next(iter(self._account_manager)))
-            await self.publisher.prepare(
-                CallContext(
-                    linkedid=agi.uniqueid,
-                    caller_number=agi.caller_number or "",
-                    caller_e164=caller_number,
-                    caller_name=caller_name or "",
-                    customer_id=single.id if single else None,
-                    candidates=[
-                        {"id": c.id, "name": c.name, "tier": c.tier, "matched": "phone"}
-                        for c in holders
-                    ]
-                    if len(holders) != 1
-                    else [],
-                    dialect=single.preferred_dialect if single else None,
-                    ivr_path=["welcome"],
-                )
+    async def identify(self, caller: Caller) -> Identified:
+        """The number's owners; the pop is prepared with the sole owner or the candidates."""
+        holders = await run_in_threadpool(self._owners, caller.e164) if caller.e164 else []
+        single = sole_owner(holders)
+        await self.publisher.prepare(
+            CallContext(
+                linkedid=caller.uniqueid,  # identify runs on the inbound channel
+                caller_number=caller.number,
+                caller_e164=caller.e164,
+                caller_name=caller.name,
+                customer_id=single.id if single else None,
+                candidates=[]
+                if single
+                else [
+                    {"id": c.id, "name": c.name, "tier": c.tier, "matched": "phone"}
+                    for c in holders
+                ],
+                dialect=single.preferred_dialect if single else None,
+                ivr_path=["welcome"],
             )
-        found: dict[str, Any] = {
-            "candidates": [c.id for c in holders],
-            "confident": len(holders) == 1,
-        }
-        if len(holders) == 1:
-            found.update(
-                customer_id=holders[0].id,
-                preferred_dialect=holders[0].preferred_dialect,
-                tier=holders[0].tier,
-                account_manager=holders[0].account_manager,
-            )
-        return found
+        )
+        if single is None:
+            return Identified(candidates=tuple(c.id for c in holders))
+        return Identified(
+            candidates=(single.id,),
+            confident=True,
+            customer_id=single.id,
+            preferred_dialect=single.preferred_dialect,
+            tier=single.tier,
+            account_manager=single.account_manager,
+        )
 
     # -- route -----------------------------------------------------------------------
     async def route(self, request: RouteRequest) -> RouteDecision:
-        agi = _session.get()
-        customer = None
-        if request.customer_id:
-            customer = CustomerFacts(
-                customer_id=int(request.customer_id),
-                preferred_dialect=request.preferred_dialect,
-                tier=request.tier,
-                account_manager=self._account_manager.pop(agi.uniqueid, None) if agi else None,
-            )
         decision = decide(
-            request.caller_number or "",
-            customer=customer,
+            request.caller.e164,
+            customer=request.customer,
             ivr_choice=request.ivr_dialect,
             queues=self.queues,
             default_queue=self.default_queue,
-            default_region=self.default_region,
         )
-        if agi is not None and decision.account_manager is not None:
-            # The dialplan rings the account manager before queueing (see extensions.conf).
-            manager = decision.account_manager
-            interface = await run_in_threadpool(self._interface_of, manager.agent_id)
-            await agi.set_variable("AM_AGENT", manager.agent_id)
-            await agi.set_variable("AM_INTERFACE", interface)
-            await agi.set_variable("AM_SECONDS", str(int(manager.seconds)))
-        if agi is not None:
-            context = self.publisher.context(agi.uniqueid)
-            context.dialect, context.queue = decision.dialect, decision.queue
-            if request.ivr_dialect:
-                context.ivr_path.append(f"dialect:{decision.dialect}")
-        return RouteDecision(
+        self.publisher.routed(
+            request.caller.uniqueid,
             dialect=decision.dialect,
-            priority=decision.priority,
             queue=decision.queue,
-            source=str(decision.source),
-            reasons=tuple(decision.reasons),
+            chosen_at_menu=bool(request.ivr_dialect),
         )
+        return decision
+
+    async def interface_of(self, agent_id: str) -> str:
+        """The agent's phone interface from the directory, else the lab's naming."""
+        return await run_in_threadpool(self._interface_of, agent_id)
 
     def _interface_of(self, agent_id: str) -> str:
-        from hotline.db.models import Agent
-
         with self.sessions() as session:
             agent = session.get(Agent, agent_id)
         return agent.interface if agent is not None else f"PJSIP/agent-{agent_id}"
@@ -177,29 +146,26 @@ class IVR:
         return await self.publisher.pop_and_wait(linkedid, agent, queue)
 
     # -- server ------------------------------------------------------------------------
-    def routes(self) -> dict[str, Callable[[AGISession], Awaitable[Any]]]:
-        routes = build_routes(identify=self.identify, route=self.route)
-
-        def with_session(
-            handler: Callable[[AGISession], Awaitable[Any]],
-        ) -> Callable[[AGISession], Awaitable[Any]]:
-            async def run(agi: AGISession) -> Any:
-                token = _session.set(agi)
-                try:
-                    return await handler(agi)
-                finally:
-                    _session.reset(token)
-
-            return run
-
-        out: dict[str, Callable[[AGISession], Awaitable[Any]]] = {
-            name: with_session(handler) for name, handler in routes.items()
+    def routes(self) -> dict[str, Callable[[AGISession], Awaitable[object]]]:
+        routes: dict[str, Callable[[AGISession], Awaitable[object]]] = {
+            **build_routes(
+                region=self.region,
+                identify=self.identify,
+                route=self.route,
+                interface_of=self.interface_of,
+                record_survey=_recorded_by_the_tracker,
+            )
         }
-        out["prering"] = self.prering
-        return out
+        routes["prering"] = self.prering
+        return routes
 
     def server(self, host: str, port: int, **options: Any) -> AGIServer:
         return AGIServer(self.routes(), host=host, port=port, **options)
+
+
+async def _recorded_by_the_tracker(linkedid: str, score: int) -> None:
+    """The survey flow's ``SurveyResult`` UserEvent reaches the call tracker, which stores
+    the score with the call; nothing is kept here."""
 
 
 def _agent_from_convention(interface: str) -> str | None:
@@ -208,21 +174,18 @@ def _agent_from_convention(interface: str) -> str | None:
     return endpoint.removeprefix("agent-") if endpoint.startswith("agent-") else None
 
 
-def customer_loader(
-    sessions: sessionmaker[Session],
-) -> Callable[[int], Awaitable[Mapping[str, Any] | None]]:
-    """The pop's customer block: the same shape as ``GET /api/customers/{id}``."""
-    from hotline.api.routes.customers import NoSuchCustomer, _load, _out
+def customer_loader(sessions: sessionmaker[Session]) -> CustomerLoader:
+    """The pop's customer block: :func:`hotline.customers.view.view_customer` as JSON, the
+    body of ``GET /api/customers/{id}``; ``None`` for a customer deleted meanwhile."""
 
     def load(customer_id: int) -> dict[str, Any] | None:
         with sessions() as session:
             try:
-                customer = _load(session, customer_id)  # type: ignore[arg-type]
-            except NoSuchCustomer:
+                return view_customer(session, customer_id).model_dump(mode="json")
+            except CustomerNotFound:
                 return None
-            return _out(session, customer).model_dump(mode="json")  # type: ignore[arg-type]
 
-    async def load_async(customer_id: int) -> Mapping[str, Any] | None:
+    async def load_async(customer_id: int) -> dict[str, Any] | None:
         return await run_in_threadpool(load, customer_id)
 
     return load_async

@@ -161,7 +161,7 @@ class CallService:
         self.publisher.load_customer = customer_loader(sessions)
         # Queue membership follows the agents' skills, re-applied on every AMI login
         # (so an Asterisk restart, which forgets dynamic members, heals itself).
-        from hotline.agents.directory import membership_login_hook
+        from hotline.agents.membership import membership_login_hook
 
         self.membership = membership_login_hook(sessions, settings.queue_names)
         self.bridge.add_login_hook(self._after_login)
@@ -172,9 +172,9 @@ class CallService:
             ivr = IVR(
                 sessions,
                 self.publisher,
+                region=settings.default_region,
                 queues=settings.queue_names,
                 default_queue=settings.default_queue,
-                default_region=settings.default_region,
             )
             host, port = Settings.split_bind(settings.agi_bind)
             self.agi = ivr.server(host, port)

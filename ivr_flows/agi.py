@@ -3,7 +3,7 @@
 Panoramisk 1.4's ``Request.send_command`` returns loosely-typed dicts, loses the
 ``(timeout)`` marker of ``200 result= (timeout)``, reads an inline ``HANGUP`` line as the
 reply to the pending command (every later reply is then off by one), and waits for a
-reply forever (research ``panoramisk-ami.md`` §1.4). :class:`AGISession` fixes those:
+reply forever. :class:`AGISession` fixes those:
 
 * every reply is an :class:`AGIResult` (``code``, ``result``, ``data``, ``hungup``);
 * a caller who is gone (``511`` dead channel, an inline ``HANGUP``, ``200 result=-1``, or

@@ -1,10 +1,16 @@
 """Wire the flows to FastAGI routes: ``/identify``, ``/dialect``, ``/survey``.
 
-The customer matcher (``screenpop``) and the routing decision (``hotline.routing``) are
-written elsewhere and change on their own schedule, so they come in as injected
-callables typed by the Protocols below; the defaults here are deliberately simple
-(nobody is known, Mandarin unless chosen, VIP tier → priority) so the server runs and
-is testable without them. Adapting the real ones is a few lines at the call site.
+The customer look-up and the survey store live elsewhere (``hotline.ivr`` injects the real
+ones), so they come in as callables typed by the Protocols below; routing is
+:func:`hotline.routing.decision.decide` unless another ``route`` is injected. The defaults
+here are deliberately simple (nobody is known, the scores stay in memory) so the server
+runs and is testable without a database.
+
+Each AGI call reads its caller once, when it starts: the number is normalised to E.164
+with the configured region (``build_routes(region=...)``, from ``HOTLINE_DEFAULT_REGION``,
+the same region the call log uses) and travels as a typed :class:`Caller` to identify and
+route. What identify finds reaches route as a typed :class:`Identified` in the call's
+:class:`CallState`; the flow's text variables only fill templates and channel variables.
 
 Dialplan, with ``Set(AGISIGHUP=no)`` first (a hang-up then answers 511 instead of an
 inline ``HANGUP``)::
@@ -26,13 +32,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hotline.phones import to_e164
+from hotline.routing.decision import CustomerFacts, RouteDecision, caller_e164, decide
+from hotline.types import E164
 from ivr_flows.agi import AGIError, AGISession, CallerGone
 from ivr_flows.flows import (
     AGI_ERROR,
     CALLER_GONE,
     ActionResult,
     Flow,
+    FlowAction,
     FlowContext,
     FlowOutcome,
     load_flows,
@@ -41,18 +49,22 @@ from ivr_flows.flows import (
 from ivr_flows.server import AGIServer
 
 __all__ = [
-    "DEFAULT_TIER_PRIORITY",
+    "NOBODY",
+    "AgentInterface",
+    "CallState",
+    "Caller",
+    "Identified",
     "Identify",
     "MemorySurveyStore",
     "RecordSurvey",
     "Route",
-    "RouteDecision",
     "RouteRequest",
     "StaticIdentify",
     "build_routes",
     "build_server",
     "default_route",
     "identify_nobody",
+    "interface_by_convention",
     "make_identify_action",
     "make_record_survey_action",
     "make_route_action",
@@ -60,47 +72,127 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIER_PRIORITY: Mapping[str, int] = {"vip1": 10, "vip2": 20, "vip3": 30}
-_KNOWN_DIALECTS = frozenset({"mandarin", "cantonese", "minnan", "wu", "sichuanese"})
+
+# -- the typed values a call carries ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Caller:
+    """The caller as the AGI call presents them, read once when the call starts.
+
+    ``uniqueid`` is the channel's; on the inbound channel that runs identify it is also
+    the call's Linkedid. ``number`` and ``name`` are as Asterisk gave them (``""`` when
+    withheld); ``e164`` is ``number`` normalised with the configured region, ``None``
+    when withheld or not a phone number.
+    """
+
+    uniqueid: str
+    number: str = ""
+    e164: E164 | None = None
+    name: str = ""
+
+    @classmethod
+    def of(cls, session: AGISession, region: str) -> Caller:
+        number = session.caller_number or ""
+        return cls(
+            uniqueid=session.uniqueid,
+            number=number,
+            e164=caller_e164(number, region),
+            name=session.caller_name or "",
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identified:
+    """What the look-up found for a caller.
+
+    ``candidates`` are customer ids, best first. ``confident`` means the look-up vouches
+    for its single candidate; only then is the call linked (:attr:`linked`) and the
+    customer's facts used for routing. ``customer_id`` defaults to the only candidate.
+    """
+
+    candidates: tuple[int, ...] = ()
+    confident: bool = False
+    customer_id: int | None = None
+    preferred_dialect: str | None = None
+    tier: str | None = None
+    account_manager: str | None = None  # an agent id
+
+    @property
+    def linked(self) -> int | None:
+        """The customer this call is about: a confident result with exactly one candidate."""
+        if not self.confident or len(self.candidates) != 1:
+            return None
+        return self.customer_id if self.customer_id is not None else self.candidates[0]
+
+    @property
+    def customer(self) -> CustomerFacts | None:
+        """The routing facts of the linked customer, or ``None``."""
+        linked = self.linked
+        if linked is None:
+            return None
+        return CustomerFacts(
+            customer_id=linked,
+            preferred_dialect=self.preferred_dialect,
+            tier=self.tier,
+            account_manager=self.account_manager,
+        )
+
+
+NOBODY = Identified()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteRequest:
+    """What routing gets: the caller, the identification and the dialect menu's choice.
+
+    ``identified`` is ``None`` when this AGI call did not identify the caller (the dialect
+    menu is an AGI call of its own); ``ivr_dialect`` is ``None`` when no choice was made.
+    """
+
+    caller: Caller
+    identified: Identified | None = None
+    ivr_dialect: str | None = None
+
+    @property
+    def customer(self) -> CustomerFacts | None:
+        return self.identified.customer if self.identified is not None else None
+
+
+@dataclass(slots=True)
+class CallState:
+    """One AGI call's typed values, made when the call starts and dropped when it ends.
+
+    The caller is read once; identify leaves its result here for route, in the same call,
+    instead of writing it into the flow's text variables and parsing it back.
+    """
+
+    caller: Caller
+    identified: Identified | None = None
+
+
+# -- what is injected ---------------------------------------------------------------------------
 
 
 class Identify(Protocol):
-    """Look the caller up in the national record.
+    """Look the caller up in the national record (only called with a usable ``e164``).
 
-    Returns a dict (the matcher's own shape is still moving) read with these keys:
-    ``candidates`` (list of customer ids, best first, or an int count), ``confident``
-    (bool: the matcher vouches for its single best candidate), optional ``customer_id``
-    (defaults to the only candidate), ``preferred_dialect`` and ``tier``. Missing keys
-    mean "not known"; a raising matcher costs the identification, never the call.
+    A raising look-up costs the identification, never the call (the flow's ``on_error``).
     """
 
-    async def __call__(
-        self, caller_number: str | None, caller_name: str | None
-    ) -> Mapping[str, Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RouteRequest:
-    caller_number: str | None  # E.164 when it normalises, else None
-    customer_id: str | None = None
-    preferred_dialect: str | None = None
-    tier: str | None = None
-    ivr_dialect: str | None = None  # from the dialect menu; None = no choice
-
-
-@dataclass(frozen=True, slots=True)
-class RouteDecision:
-    dialect: str
-    priority: int = 0
-    queue: str | None = None
-    source: str = "default"  # customer | ivr | region | default
-    reasons: tuple[str, ...] = ()
+    async def __call__(self, caller: Caller) -> Identified: ...
 
 
 class Route(Protocol):
-    """The routing decision (sans-I/O elsewhere); async here so a DB-backed one fits."""
+    """The routing decision; async so that one needing I/O fits."""
 
     async def __call__(self, request: RouteRequest) -> RouteDecision: ...
+
+
+class AgentInterface(Protocol):
+    """The phone interface to ring for an agent id (the account manager's, before queueing)."""
+
+    async def __call__(self, agent_id: str) -> str: ...
 
 
 class RecordSurvey(Protocol):
@@ -110,47 +202,34 @@ class RecordSurvey(Protocol):
 # -- defaults -------------------------------------------------------------------------------
 
 
-async def identify_nobody(caller_number: str | None, caller_name: str | None) -> dict[str, Any]:
-    """Default matcher: nobody is known."""
-    return {"candidates": [], "confident": False}
+async def identify_nobody(caller: Caller) -> Identified:
+    """Default look-up: nobody is known."""
+    return NOBODY
 
 
 @dataclass
 class StaticIdentify:
-    """A matcher from a fixed table ``{E.164: result dict}``; for tests and the demo."""
+    """A look-up from a fixed table ``{E.164: Identified}``; for tests and the demo.
 
-    table: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    ``calls`` records each look-up as ``(e164, name)``.
+    """
+
+    table: Mapping[str, Identified] = field(default_factory=dict)
     calls: list[tuple[str | None, str | None]] = field(default_factory=list)
 
-    async def __call__(
-        self, caller_number: str | None, caller_name: str | None
-    ) -> Mapping[str, Any]:
-        self.calls.append((caller_number, caller_name))
-        return self.table.get(caller_number or "", {"candidates": [], "confident": False})
+    async def __call__(self, caller: Caller) -> Identified:
+        self.calls.append((caller.e164, caller.name or None))
+        return self.table.get(caller.e164 or "", NOBODY)
 
 
 async def default_route(request: RouteRequest) -> RouteDecision:
-    """Preferred dialect, else the IVR choice, else Mandarin; VIP tier → ``QUEUE_PRIO``.
+    """:func:`hotline.routing.decision.decide` with the default queues."""
+    return decide(request.caller.e164, customer=request.customer, ivr_choice=request.ivr_dialect)
 
-    The real decision adds the region of the number and queue availability; this one
-    only knows what the flows give it.
-    """
-    priority = DEFAULT_TIER_PRIORITY.get((request.tier or "").lower(), 0)
-    reasons: list[str] = []
-    if priority:
-        reasons.append(f"tier {request.tier} gives priority {priority}")
-    if request.preferred_dialect in _KNOWN_DIALECTS:
-        dialect, source = request.preferred_dialect, "customer"
-        reasons.insert(0, f"customer prefers {dialect}")
-    elif request.ivr_dialect in _KNOWN_DIALECTS:
-        dialect, source = request.ivr_dialect, "ivr"
-        reasons.insert(0, f"caller chose {dialect}")
-    else:
-        dialect, source = "mandarin", "default"
-        reasons.insert(0, "no preference or choice: mandarin")
-    return RouteDecision(
-        dialect=dialect, priority=priority, queue=dialect, source=source, reasons=tuple(reasons)
-    )
+
+async def interface_by_convention(agent_id: str) -> str:
+    """``1001`` → ``PJSIP/agent-1001`` (the lab's and the demo's naming)."""
+    return f"PJSIP/agent-{agent_id}"
 
 
 @dataclass
@@ -166,71 +245,69 @@ class MemorySurveyStore:
 # -- actions (flow steps calling the injected pieces) ----------------------------------------
 
 
-def make_identify_action(
-    identify: Identify,
-) -> Callable[[Mapping[str, str]], Awaitable[ActionResult]]:
+def make_identify_action(identify: Identify, call: CallState) -> FlowAction:
+    """The ``identify`` step: look the caller up, keep the result for route, tell the flow."""
+
     async def action(variables: Mapping[str, str]) -> ActionResult:
-        number = to_e164(variables.get("CALLER_NUMBER") or None, "CN")
-        if number is None:
-            found: Mapping[str, Any] = {"candidates": [], "confident": False}
-        else:
-            found = await identify(number, variables.get("CALLER_NAME") or None)
-        raw = found.get("candidates", [])
-        candidates = [str(c) for c in raw] if isinstance(raw, list | tuple) else []
-        count = int(raw) if isinstance(raw, int) and not isinstance(raw, bool) else len(candidates)
-        customer_id = found.get("customer_id") or (
-            candidates[0] if count == 1 and candidates else None
-        )
-        single = count == 1 and found.get("confident") is True and bool(customer_id)
+        caller = call.caller
+        found = await identify(caller) if caller.e164 is not None else NOBODY
+        call.identified = found
+        count = len(found.candidates)
+        linked = found.linked
         out_vars = {
-            "CALLER_E164": number or "",
+            "CALLER_E164": caller.e164 or "",
             "CANDIDATES": str(count),
-            "CUSTOMER_ID": str(customer_id) if single else "",
-            "PREFERRED_DIALECT": str(found.get("preferred_dialect") or "") if single else "",
-            "TIER": str(found.get("tier") or "") if single else "",
+            "CUSTOMER_ID": str(linked) if linked is not None else "",
+            "PREFERRED_DIALECT": (found.preferred_dialect or "") if linked is not None else "",
+            "TIER": (found.tier or "") if linked is not None else "",
         }
         channel = {"__CUSTOMER_CANDIDATES": str(count)}
-        if single:
-            channel = {"__CUSTOMER_ID": str(customer_id), **channel}
-        branch = "matched" if single else ("candidates" if count else "unknown")
+        if linked is not None:
+            channel = {"__CUSTOMER_ID": str(linked), **channel}
+        branch = "matched" if linked is not None else ("candidates" if count else "unknown")
         return ActionResult(channel=channel, vars=out_vars, branch=branch)
 
     return action
 
 
-def make_route_action(route: Route) -> Callable[[Mapping[str, str]], Awaitable[ActionResult]]:
+def make_route_action(route: Route, call: CallState, interface_of: AgentInterface) -> FlowAction:
+    """The ``route`` step: decide, then set the variables the dialplan queues with.
+
+    With an account manager to ring first, ``AM_AGENT``, ``AM_INTERFACE`` and
+    ``AM_SECONDS`` are set before the rest (the dialplan dials ``AM_INTERFACE`` when it is
+    not empty).
+    """
+
     async def action(variables: Mapping[str, str]) -> ActionResult:
         request = RouteRequest(
-            caller_number=variables.get("CALLER_E164")
-            or to_e164(variables.get("CALLER_NUMBER"), "CN"),
-            customer_id=variables.get("CUSTOMER_ID") or None,
-            preferred_dialect=variables.get("PREFERRED_DIALECT") or None,
-            tier=variables.get("TIER") or None,
+            caller=call.caller,
+            identified=call.identified,
             ivr_dialect=variables.get("IVR_DIALECT") or None,
         )
         decision = await route(request)
-        channel = {
-            "__DIALECT": decision.dialect,
-            "DIALECT_SOURCE": decision.source,
-            "QUEUE_PRIO": str(int(decision.priority)),
-        }
+        source, priority = str(decision.source), str(int(decision.priority))
+        channel: dict[str, str] = {}
+        ring = decision.account_manager
+        if ring is not None:
+            channel["AM_AGENT"] = ring.agent_id
+            channel["AM_INTERFACE"] = await interface_of(ring.agent_id)
+            channel["AM_SECONDS"] = str(int(ring.seconds))
+        channel |= {"__DIALECT": decision.dialect, "DIALECT_SOURCE": source, "QUEUE_PRIO": priority}
         if decision.queue:
             channel["ROUTE_QUEUE"] = decision.queue
         out_vars = {
             "DIALECT": decision.dialect,
-            "DIALECT_SOURCE": decision.source,
-            "QUEUE_PRIO": str(int(decision.priority)),
+            "DIALECT_SOURCE": source,
+            "QUEUE_PRIO": priority,
             "ROUTE_QUEUE": decision.queue or "",
             "ROUTE_REASONS": "; ".join(decision.reasons),
         }
-        return ActionResult(channel=channel, vars=out_vars, branch=decision.source)
+        return ActionResult(channel=channel, vars=out_vars, branch=source)
 
     return action
 
 
-def make_record_survey_action(
-    record_survey: RecordSurvey,
-) -> Callable[[Mapping[str, str]], Awaitable[ActionResult]]:
+def make_record_survey_action(record_survey: RecordSurvey) -> FlowAction:
     async def action(variables: Mapping[str, str]) -> ActionResult:
         linkedid = variables.get("LINKEDID", "")
         score = int(variables.get("SCORE", ""))
@@ -262,20 +339,22 @@ def _ending(outcome: FlowOutcome, session: AGISession) -> None:
 
 def build_routes(
     *,
+    region: str,
     identify: Identify = identify_nobody,
     route: Route = default_route,
+    interface_of: AgentInterface = interface_by_convention,
     record_survey: RecordSurvey | None = None,
     flows: Mapping[str, Flow] | None = None,
     on_outcome: Callable[[FlowOutcome], None] | None = None,
 ) -> dict[str, Callable[[AGISession], Awaitable[FlowOutcome]]]:
-    """The route table: path → coroutine running one flow on the session."""
+    """The route table: path → coroutine running one flow on the session.
+
+    ``region`` reads caller numbers without a country code (settings ``default_region``).
+    """
     flows = flows if flows is not None else load_flows()
-    store = record_survey if record_survey is not None else MemorySurveyStore()
-    actions = {
-        "identify": make_identify_action(identify),
-        "route": make_route_action(route),
-        "record_survey": make_record_survey_action(store),
-    }
+    survey = make_record_survey_action(
+        record_survey if record_survey is not None else MemorySurveyStore()
+    )
 
     def flow_route(
         flow_name: str, linkedid_from_args: bool = False
@@ -283,6 +362,12 @@ def build_routes(
         flow = flows[flow_name]
 
         async def handle(session: AGISession) -> FlowOutcome:
+            call = CallState(Caller.of(session, region))
+            actions = {
+                "identify": make_identify_action(identify, call),
+                "route": make_route_action(route, call, interface_of),
+                "record_survey": survey,
+            }
             extra: dict[str, str] = {}
             if linkedid_from_args:
                 linkedid = session.args[0] if session.args and session.args[0] else None
@@ -306,10 +391,12 @@ def build_routes(
 
 def build_server(
     *,
+    region: str,
     host: str = "127.0.0.1",
     port: int = 4573,
     identify: Identify = identify_nobody,
     route: Route = default_route,
+    interface_of: AgentInterface = interface_by_convention,
     record_survey: RecordSurvey | None = None,
     flows: Mapping[str, Flow] | None = None,
     on_outcome: Callable[[FlowOutcome], None] | None = None,
@@ -317,8 +404,10 @@ def build_server(
 ) -> AGIServer:
     """An :class:`AGIServer` serving the three routes; call ``await server.start()``."""
     routes = build_routes(
+        region=region,
         identify=identify,
         route=route,
+        interface_of=interface_of,
         record_survey=record_survey,
         flows=flows,
         on_outcome=on_outcome,

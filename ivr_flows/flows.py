@@ -408,7 +408,7 @@ async def _run_step(
             result = await action(MappingProxyType(dict(variables)))
         except AGIError:
             raise
-        except Exception as exc:  # the injected matcher/router failing must not drop the call
+        except Exception as exc:  # an injected look-up or router failing must not drop the call
             log.warning(
                 "flow %s on %s: action %s raised %s",
                 flow.name,

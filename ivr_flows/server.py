@@ -5,7 +5,7 @@ blank line makes its handler spin on ``read() == b""`` and freezes the whole eve
 (and the AMI bridge in the same process) at 100 % CPU; a Latin-1 ``agi_calleridname``
 from a trunk raises ``UnicodeDecodeError`` and drops the call without running the route;
 routes are looked up with the ``?query`` still attached; a route exception leaves the
-socket open (research ``panoramisk-ami.md`` §1.4). This server:
+socket open. This server:
 
 * reads the ``agi_*`` block with one ``readuntil(b"\\n\\n")`` under ``header_timeout`` and
   a byte limit, so an early EOF, a port scan or a slow-loris costs one short-lived task;

@@ -1,11 +1,11 @@
 """Pushing the screen-pop, and holding the phone until the page has it.
 
 AMI ``AgentCalled`` arrives a fraction of a millisecond *after* the agent's phone got
-its INVITE, and a ``UserEvent`` from the pre-dial Gosub only wins the race most of the
-time (measured in issue 4). To be first every time, the queue's pre-dial step on the
-member channel calls our FastAGI ``prering`` route, which pushes the pop and waits
-until the agent's page acknowledges it, with a short bound after which the phone rings
-anyway (counted in ``stats``). The pop's payload is prepared when the caller is
+its INVITE, and a pop that merely races the INVITE came first on about half the calls
+(docs/benchmarks.md, "Screen-pop lead time"). To be first every time, the queue's
+pre-dial step on the member channel calls our FastAGI ``prering`` route, which pushes the
+pop and waits until the agent's page acknowledges it, with a short bound after which the
+phone rings anyway (counted in ``stats``). The pop's payload is prepared when the caller is
 identified, long before any agent is chosen, so the pre-dial step only publishes.
 
 ``PopPublisher`` is I/O at the edge (bus, database via an injected loader); the
@@ -98,6 +98,19 @@ class PopPublisher:
 
     def context(self, linkedid: str) -> CallContext:
         return self._contexts.get(linkedid) or CallContext(linkedid=linkedid)
+
+    def routed(
+        self, linkedid: str, *, dialect: str, queue: str | None, chosen_at_menu: bool
+    ) -> None:
+        """Note the routing decision on the prepared pop: the page shows the dialect and
+        queue, and a dialect the caller chose at the menu joins the IVR path. A call never
+        prepared (identify did not run) keeps no context."""
+        context = self._contexts.get(linkedid)
+        if context is None:
+            return
+        context.dialect, context.queue = dialect, queue
+        if chosen_at_menu:
+            context.ivr_path.append(f"dialect:{dialect}")
 
     def forget(self, linkedid: str) -> None:
         self._contexts.pop(linkedid, None)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -225,19 +224,3 @@ def remove_agent(session: Session, agent_id: str) -> bool:
     log.info("agent %s removed", agent_id)
     return True
 
-
-# -- transition: names that moved to hotline.agents.membership ----------------------------
-# hotline/api/routes/agents_admin.py and hotline/service.py still import these from here.
-# Resolved lazily so that directory never imports membership at load time (membership
-# imports directory). Delete this block once both import from hotline.agents.membership.
-_MOVED_TO_MEMBERSHIP = frozenset(
-    {"MembershipSyncError", "membership_login_hook", "sync_membership"}
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_MEMBERSHIP:
-        from hotline.agents import membership
-
-        return getattr(membership, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,28 +28,31 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, case, func, or_, select
+from sqlalchemy import Connection, Engine, Table, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
 from hotline.calls.records import CallRecord, Outcome
-from hotline.db.models import CallLog, Customer, CustomerPhone
+from hotline.customers.lookup import owner_ids, sole_owner
+from hotline.db.models import CallLog, Customer
 from hotline.phones import to_e164
 
 __all__ = ["CallLogWriter"]
 
 log = logging.getLogger(__name__)
 
-_TABLE = CallLog.__table__
+_TABLE = cast(Table, CallLog.__table__)
 # Never touched by the upsert: the key, the surrogate id and the agent's wrap-up.
 _PRESERVED = frozenset({"id", "linkedid", "notes", "disposition", "wrapped_up_at"})
 _UPDATED = [c.name for c in _TABLE.columns if c.name not in _PRESERVED]
-_STRING_LIMITS = {
-    c.name: c.type.length for c in _TABLE.columns if getattr(c.type, "length", None) is not None
+_STRING_LIMITS: dict[str, int] = {
+    c.name: length
+    for c in _TABLE.columns
+    if (length := getattr(c.type, "length", None)) is not None
 }
 _TIME_FIELDS = ("arrived_at", "queued_at", "answered_at", "ended_at")
 # Epoch bounds for a plausible Asterisk timestamp: 2000-01-01 .. 2100-01-01.
@@ -85,6 +88,7 @@ class CallLogWriter:
 
     def __init__(self, engine: Engine, *, region: str = "CN") -> None:
         dialect = engine.dialect.name
+        self._insert: Callable[[Table], postgresql.Insert | sqlite.Insert]
         if dialect == "postgresql":
             self._insert = postgresql.insert
         elif dialect == "sqlite":
@@ -287,7 +291,7 @@ class CallLogWriter:
         )
 
     def _resolve_customers(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Link rows to a customer when exactly one owns the caller's number.
+        """Link rows to the caller's number's sole owner (:mod:`hotline.customers.lookup`).
 
         Also drops ids given by the IVR that no longer exist (a customer deleted while
         the call was up), which would otherwise fail the foreign key for the batch.
@@ -311,16 +315,10 @@ class CallLogWriter:
         }
         if not numbers:
             return
-        owners: dict[str, set[int]] = {}
-        for e164, customer_id in conn.execute(
-            select(CustomerPhone.e164, CustomerPhone.customer_id)
-            .where(CustomerPhone.e164.in_(numbers))
-            .distinct()
-        ):
-            owners.setdefault(e164, set()).add(customer_id)
+        owners = owner_ids(conn, numbers)
         for row in rows:
             if row["customer_id"] is None and row["caller_e164"] is not None:
-                candidates = owners.get(row["caller_e164"], set())
-                if len(candidates) == 1:
-                    row["customer_id"] = next(iter(candidates))
+                owner = sole_owner(owners.get(row["caller_e164"], frozenset()))
+                if owner is not None:
+                    row["customer_id"] = owner
                     row["customer_link_source"] = "number"

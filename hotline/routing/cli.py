@@ -1,25 +1,34 @@
 """``hotline route explain NUMBER``: the routing decision for a number, from a terminal.
 
-Prints the same body as ``GET /api/routing/explain`` (:func:`hotline.routing.explain.explain`).
-The customer look-up needs the database; when it is unreachable the explanation is still
-given, without customer facts, and says so, because the usual question ("which queue does
-this region go to?") does not need it.
+Prints the same body as ``GET /api/routing/explain`` (:func:`hotline.routing.explain.explain`),
+from the same settings the live routing reads: the region the number is read with
+(``HOTLINE_DEFAULT_REGION``), the queues that exist (``HOTLINE_QUEUES``, unless ``--queues``
+asks "what if") and the default queue. Invalid settings stop the command, as in every
+``hotline`` command: an explanation computed from other values would not be the decision a
+call gets. The customer look-up needs the database; when it is unreachable the explanation
+is still given, without customer facts, and says so, because the usual question ("which
+queue does this region go to?") does not need it.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from hotline.routing.decision import DEFAULT_QUEUES, CustomerFacts
+from hotline.routing.decision import CustomerFacts, caller_e164
+from hotline.types import E164
+
+if TYPE_CHECKING:
+    from hotline.settings import Settings
 
 __all__ = ["route_app"]
 
 route_app = typer.Typer(help="Dialect routing.", no_args_is_help=True)
 console = Console()
+err = Console(stderr=True)
 
 
 @route_app.callback()
@@ -34,8 +43,9 @@ def explain_command(
         str | None, typer.Option(help="digits pressed at the IVR dialect menu")
     ] = None,
     queues: Annotated[
-        str, typer.Option(help="configured dialect queues, comma-separated")
-    ] = ",".join(DEFAULT_QUEUES),
+        str | None,
+        typer.Option(help="dialect queues, comma-separated (default: HOTLINE_QUEUES)"),
+    ] = None,
     customer: Annotated[
         bool, typer.Option(help="look the number up in the national record")
     ] = True,
@@ -43,13 +53,28 @@ def explain_command(
 ) -> None:
     """Explain which queue NUMBER would reach, at what priority, and why."""
     from hotline.routing.explain import explain
+    from hotline.settings import SettingsError, load_settings
 
-    queue_list = [q.strip() for q in queues.split(",") if q.strip()]
-    facts, note, region = None, None, "CN"
-    if customer:
-        facts, note, region = _customer(number)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        err.print(f"[red]{exc}[/red]", markup=True)
+        raise typer.Exit(2) from None
+    queue_list = (
+        [q.strip() for q in queues.split(",") if q.strip()]
+        if queues is not None
+        else list(settings.queue_names)
+    )
+    e164 = caller_e164(number, settings.default_region)
+    facts, note = _customer(settings, e164) if customer else (None, None)
     result = explain(
-        number, digits, customer=facts, customer_note=note, queues=queue_list, default_region=region
+        number,
+        e164,
+        digits,
+        customer=facts,
+        customer_note=note,
+        queues=queue_list,
+        default_queue=settings.default_queue,
     )
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
@@ -65,38 +90,25 @@ def explain_command(
         console.print(f"  - {reason}", markup=False)
 
 
-def _customer(number: str) -> tuple[CustomerFacts | None, str | None, str]:
+def _customer(settings: Settings, e164: E164 | None) -> tuple[CustomerFacts | None, str]:
+    """The customer facts from the configured database, or none with the reason why."""
     from pathlib import Path
 
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
+    from hotline.customers.lookup import lookup_customer
     from hotline.db.session import make_engine, session_factory
-    from hotline.routing.explain import lookup_customer
-    from hotline.settings import SettingsError, load_settings
 
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        return None, f"no customer look-up: {exc}".splitlines()[0], "CN"
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
         # do not create an empty database file just to find nobody in it
-        return (
-            None,
-            "no customer look-up: the SQLite database does not exist",
-            settings.default_region,
-        )
+        return None, "no customer look-up: the SQLite database does not exist"
     engine = make_engine(settings.database_url)
     try:
         with session_factory(engine)() as session:
-            facts, note = lookup_customer(session, number, settings.default_region)
+            return lookup_customer(session, e164)
     except SQLAlchemyError as exc:
-        return (
-            None,
-            f"no customer look-up: database error {type(exc).__name__}",
-            settings.default_region,
-        )
+        return None, f"no customer look-up: database error {type(exc).__name__}"
     finally:
         engine.dispose()
-    return facts, note, settings.default_region

@@ -1,14 +1,17 @@
 """The routing decision: which dialect queue a caller joins, at what priority, and why.
 
-Sans-I/O: the caller's number, what we know of the customer and the IVR choice go in; a
-:class:`RouteDecision` comes out. The FastAGI route turns it into channel variables
-(``__DIALECT``, ``QUEUE_PRIO``, the queue name) and the call log stores :meth:`to_dict`, so a
-supervisor can later read *why* a caller landed where they did.
+Sans-I/O: the caller's number (already in E.164: it is normalised once, where the call
+enters, with the configured region), what we know of the customer and the IVR choice go in;
+a :class:`RouteDecision` comes out. The FastAGI route turns it into channel variables
+(``__DIALECT``, ``QUEUE_PRIO``, the queue name) and the ``CustomerIdentified`` event carries
+its reasons to the call log, so a supervisor can later read *why* a caller landed where
+they did.
 
-Precedence (DESIGN §1 step 3): the customer's recorded preference, else the caller's IVR
-choice, else the region of the number, else Mandarin. Which dialects have a queue is
-configuration: a dialect without one walks its fallback chain (``teochew → minnan``,
-``southwestern → sichuanese``; data/regions.toml) and ends at Mandarin, and the reasons say so.
+Precedence: the customer's recorded preference (the customer said so), else the caller's
+IVR choice (the caller said so now), else the region of the number (a guess), else
+Mandarin. Which dialects have a queue is configuration: a dialect without one walks its
+fallback chain (``teochew → minnan``, ``southwestern → sichuanese``; data/regions.toml) and
+ends at Mandarin, and the reasons say so.
 
 :func:`decide` never raises: the caller is on the line, so a bug or bad data yields the
 default queue with a reason rather than a dead call.
@@ -25,6 +28,7 @@ from typing import Any
 
 from hotline.phones import to_e164
 from hotline.routing.regions import MANDARIN, Location, RegionTable, default_table
+from hotline.types import E164
 
 __all__ = [
     "DEFAULT_ACCOUNT_MANAGER_SECONDS",
@@ -34,6 +38,7 @@ __all__ = [
     "CustomerFacts",
     "RouteDecision",
     "Source",
+    "caller_e164",
     "choose_queue",
     "decide",
     "ivr_menu",
@@ -56,9 +61,9 @@ DEFAULT_TIER_PRIORITY: Mapping[str, int] = {
     "vip2": 20,
     "vip3": 30,
 }
-"""Customer tier → ``QUEUE_PRIO``. Asterisk places a caller before every caller with a lower
-priority (app_queue.c, research panoramisk-ami.md §4.3); steps of 10 leave room for tiers in
-between. We read ``vipN`` as "higher N, more valuable" (membership levels)."""
+"""Customer tier → ``QUEUE_PRIO``. Asterisk's app_queue places a caller before every waiting
+caller with a lower priority (equal priorities keep arrival order); steps of 10 leave room
+for tiers in between. We read ``vipN`` as "higher N, more valuable" (membership levels)."""
 
 
 class Source(enum.StrEnum):
@@ -99,11 +104,11 @@ class RouteDecision:
     source: Source
     reasons: list[str] = field(default_factory=list)
     account_manager: AccountManagerRing | None = None
-    caller_e164: str | None = None
+    caller_e164: E164 | None = None
     region: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types, stable keys: stored on the call log and returned by the API."""
+        """Plain JSON types, stable keys: the body of the routing explanation (API and CLI)."""
         return {
             "queue": self.queue,
             "dialect": self.dialect,
@@ -138,9 +143,16 @@ class RouteDecision:
                 if manager
                 else None
             ),
-            caller_e164=data.get("caller_e164"),
+            caller_e164=E164(data["caller_e164"]) if data.get("caller_e164") else None,
             region=data.get("region"),
         )
+
+
+def caller_e164(number: str | None, region: str) -> E164 | None:
+    """``number`` as the call log and the national record key it, read with the configured
+    ``region`` (settings ``default_region``); ``None`` when it is not a phone number."""
+    e164 = to_e164(number, region)
+    return E164(e164) if e164 else None
 
 
 def ivr_menu(queues: Sequence[str]) -> dict[str, str]:
@@ -205,7 +217,7 @@ def _dialect_from(
 
 
 def decide(
-    caller: str | None,
+    caller_e164: E164 | None,
     *,
     customer: CustomerFacts | None = None,
     ivr_choice: str | None = None,
@@ -216,16 +228,18 @@ def decide(
     menu: Mapping[str, str] | None = None,
     fallbacks: Mapping[str, Sequence[str]] | None = None,
     table: RegionTable | None = None,
-    default_region: str = "CN",
 ) -> RouteDecision:
     """Decide the queue for a call. See the module docstring for the order; never raises.
+
+    ``caller_e164`` is ``None`` for a withheld or unparseable number: the region then
+    says nothing and the reasons say so.
 
     ``ivr_choice`` is either the digits the caller pressed (looked up in ``menu``, by default
     :func:`ivr_menu` of ``queues``) or a dialect name the IVR already resolved.
     """
     try:
         return _decide(
-            caller,
+            caller_e164,
             customer=customer,
             ivr_choice=ivr_choice,
             queues=list(queues),
@@ -235,7 +249,6 @@ def decide(
             menu=menu,
             fallbacks=fallbacks,
             table=table or default_table(),
-            default_region=default_region,
         )
     except Exception as exc:  # the call must go somewhere even if routing data is broken
         log.exception("routing decision failed; using the default queue")
@@ -249,7 +262,7 @@ def decide(
 
 
 def _decide(
-    caller: str | None,
+    e164: E164 | None,
     *,
     customer: CustomerFacts | None,
     ivr_choice: str | None,
@@ -260,10 +273,8 @@ def _decide(
     menu: Mapping[str, str] | None,
     fallbacks: Mapping[str, Sequence[str]] | None,
     table: RegionTable,
-    default_region: str,
 ) -> RouteDecision:
     reasons: list[str] = []
-    e164 = to_e164(caller, default_region) if caller else None
     location: Location = table.locate(e164)
     dialect: str | None = None
     source = Source.DEFAULT

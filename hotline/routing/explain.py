@@ -1,8 +1,11 @@
 """One explanation of a routing decision, shared by the API and the CLI.
 
 ``GET /api/routing/explain?caller=&digits=`` and ``hotline route explain NUMBER`` must say
-the same thing, so both call :func:`explain`; they differ only in how they reach the
-database for the customer facts (:func:`lookup_customer` takes whatever session they have).
+the same thing, so both call :func:`explain` with the configured queues. They normalise the
+number once, with the configured region (:func:`hotline.routing.decision.caller_e164`), and
+hand that E.164 value both to the customer look-up
+(:func:`hotline.customers.lookup.lookup_customer`, with whatever database session they have)
+and to :func:`explain`. Sans-I/O: the customer facts come in as values.
 """
 
 from __future__ import annotations
@@ -10,11 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from hotline.db.models import Customer, CustomerPhone
-from hotline.phones import to_e164
 from hotline.routing.decision import (
     DEFAULT_ACCOUNT_MANAGER_SECONDS,
     DEFAULT_QUEUES,
@@ -23,48 +21,14 @@ from hotline.routing.decision import (
     ivr_menu,
 )
 from hotline.routing.regions import MANDARIN, RegionTable, default_table
+from hotline.types import E164
 
-__all__ = ["explain", "lookup_customer"]
-
-
-def lookup_customer(
-    session: Session, caller: str | None, default_region: str = "CN"
-) -> tuple[CustomerFacts | None, str]:
-    """The customer facts for a caller number, and a sentence saying how they were found.
-
-    Only a single match counts: a family or shop line shared by several customers says
-    nothing reliable about *this* caller's dialect or tier (DESIGN §1 step 2).
-    """
-    e164 = to_e164(caller, default_region) if caller else None
-    if e164 is None:
-        return None, "no customer look-up: the number does not parse"
-    columns = [Customer.id, Customer.tier, Customer.preferred_dialect]
-    manager_column = getattr(Customer, "account_manager", None)  # added with the national record
-    if manager_column is not None:
-        columns.append(manager_column)
-    rows = session.execute(
-        select(*columns)
-        .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
-        .where(CustomerPhone.e164 == e164)
-        .distinct()
-        .limit(2)
-    ).all()
-    if not rows:
-        return None, "no customer has this number"
-    if len(rows) > 1:
-        return None, "several customers share this number; none is assumed"
-    row = rows[0]
-    facts = CustomerFacts(
-        customer_id=row.id,
-        tier=row.tier,
-        preferred_dialect=row.preferred_dialect,
-        account_manager=getattr(row, "account_manager", None),
-    )
-    return facts, f"customer {row.id} has this number"
+__all__ = ["explain"]
 
 
 def explain(
     number: str,
+    e164: E164 | None,
     digits: str | None = None,
     *,
     customer: CustomerFacts | None = None,
@@ -73,10 +37,10 @@ def explain(
     default_queue: str = MANDARIN,
     account_manager_seconds: int = DEFAULT_ACCOUNT_MANAGER_SECONDS,
     fallbacks: Mapping[str, Sequence[str]] | None = None,
-    default_region: str = "CN",
     table: RegionTable | None = None,
 ) -> dict[str, Any]:
-    """The decision for ``number`` (and IVR ``digits``) with everything that went into it.
+    """The decision for ``number`` (``e164`` once normalised: :func:`.decision.caller_e164`)
+    and IVR ``digits``, with everything that went into it.
 
     Top-level keys are the decision's own (``queue``, ``dialect``, ``priority``,
     ``source``, ``reasons``, ``account_manager``, ``caller_e164``, ``region``) plus
@@ -85,7 +49,7 @@ def explain(
     """
     table = table or default_table()
     decision = decide(
-        number,
+        e164,
         customer=customer,
         ivr_choice=digits,
         queues=queues,
@@ -93,9 +57,8 @@ def explain(
         account_manager_seconds=account_manager_seconds,
         fallbacks=fallbacks,
         table=table,
-        default_region=default_region,
     )
-    location = table.locate(to_e164(number, default_region) if number else None)
+    location = table.locate(e164)
     result = decision.to_dict()
     if customer_note:
         result["reasons"].insert(0, customer_note)

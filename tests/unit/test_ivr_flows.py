@@ -14,9 +14,13 @@ from typing import Any
 
 import pytest
 
+from hotline.phones import to_e164
+from hotline.routing.decision import RouteDecision, Source
+from hotline.types import E164
 from ivr_flows.app import (
+    Caller,
+    Identified,
     MemorySurveyStore,
-    RouteDecision,
     RouteRequest,
     StaticIdentify,
     build_routes,
@@ -60,11 +64,11 @@ def asterisk(get_data: Iterable[str], linkedid: str = "1700000000.7") -> Callabl
 class IVR:
     """The real route table on a free port, with its outcomes and session reports."""
 
-    def __init__(self, **deps: Any) -> None:
+    def __init__(self, region: str = "CN", **deps: Any) -> None:
         self.outcomes: asyncio.Queue[FlowOutcome] = asyncio.Queue()
         self.reports: asyncio.Queue[SessionReport] = asyncio.Queue()
         self.server = AGIServer(
-            build_routes(on_outcome=self.outcomes.put_nowait, **deps),
+            build_routes(region=region, on_outcome=self.outcomes.put_nowait, **deps),
             port=0,
             on_session_end=self.reports.put_nowait,
         )
@@ -112,12 +116,9 @@ def sets(commands: list[str]) -> dict[str, str]:
 async def test_welcome_single_confident_match(ivr_factory) -> None:
     identify = StaticIdentify(
         {
-            "+8613800138000": {
-                "candidates": ["42"],
-                "confident": True,
-                "preferred_dialect": "cantonese",
-                "tier": "vip1",
-            }
+            "+8613800138000": Identified(
+                candidates=(42,), confident=True, preferred_dialect="cantonese", tier="vip1"
+            )
         }
     )
     ivr = await ivr_factory(identify=identify)
@@ -133,7 +134,8 @@ async def test_welcome_single_confident_match(ivr_factory) -> None:
         'SET VARIABLE ROUTE_QUEUE "cantonese"',
         'EXEC UserEvent "CustomerIdentified,CustomerID: 42,Candidates: 1,Dialect: cantonese,'
         "DialectSource: customer,QueuePrio: 10,"
-        'Reasons: customer prefers cantonese; tier vip1 gives priority 10"',
+        "Reasons: customer's preferred dialect: cantonese; number region: mobile block 1380013 "
+        'is registered in 北京市 (not used); queue cantonese; customer tier vip1: priority 10"',
         'STREAM FILE hello ""',
     ]
     assert outcome.result == "identified"
@@ -143,20 +145,20 @@ async def test_welcome_single_confident_match(ivr_factory) -> None:
 
 
 async def test_welcome_shared_family_number_links_nobody(ivr_factory) -> None:
-    identify = StaticIdentify({"+8613800138000": {"candidates": ["7", "8"], "confident": True}})
+    identify = StaticIdentify({"+8613800138000": Identified(candidates=(7, 8), confident=True)})
     ivr = await ivr_factory(identify=identify)
     commands, outcome, _ = await ivr.call("identify", asterisk([]))
     variables = sets(commands)
     assert "__CUSTOMER_ID" not in variables
     assert variables["__CUSTOMER_CANDIDATES"] == '"2"'
     assert variables["__DIALECT"] == '"mandarin"'
-    assert variables["DIALECT_SOURCE"] == '"default"'
+    assert variables["DIALECT_SOURCE"] == '"region"'  # a Beijing mobile: Mandarin by region
     assert variables["QUEUE_PRIO"] == '"0"'
     assert outcome.vars["CANDIDATES"] == "2"
 
 
 async def test_welcome_unconfident_single_candidate_is_not_linked(ivr_factory) -> None:
-    identify = StaticIdentify({"+8613800138000": {"candidates": ["7"], "confident": False}})
+    identify = StaticIdentify({"+8613800138000": Identified(candidates=(7,), confident=False)})
     ivr = await ivr_factory(identify=identify)
     commands, _, _ = await ivr.call("identify", asterisk([]))
     assert "__CUSTOMER_ID" not in sets(commands)
@@ -175,7 +177,7 @@ async def test_welcome_withheld_number_skips_the_matcher(ivr_factory) -> None:
 
 
 async def test_welcome_matcher_failure_still_routes_the_call(ivr_factory, caplog) -> None:
-    async def broken(number: str | None, name: str | None) -> dict[str, Any]:
+    async def broken(caller: Caller) -> Identified:
         raise ConnectionError("database down")
 
     ivr = await ivr_factory(identify=broken)
@@ -211,6 +213,62 @@ async def test_welcome_non_utf8_caller_name(ivr_factory) -> None:
     assert outcome.result == "identified"
     assert identify.calls == [("+8613800138000", "Jos\ufffd")]
     assert outcome.vars["CALLER_NAME"] == "Jos\ufffd"
+
+
+async def test_caller_number_is_read_with_the_configured_region(ivr_factory) -> None:
+    """HOTLINE_DEFAULT_REGION=HK: identify sees the number the call log stores."""
+    identify = StaticIdentify()
+    ivr = await ivr_factory(region="HK", identify=identify)
+    commands, outcome, _ = await ivr.call("identify", asterisk([]), agi_callerid="21234567")
+    assert identify.calls == [("+85221234567", "张伟")]
+    assert to_e164("21234567", "HK") == "+85221234567"  # what the call log stores (tracker)
+    assert outcome.vars["CALLER_E164"] == "+85221234567"
+    assert sets(commands)["__DIALECT"] == '"cantonese"'  # Hong Kong, not Shanghai (021)
+    assert sets(commands)["DIALECT_SOURCE"] == '"region"'
+
+
+async def test_identification_reaches_route_typed_with_the_account_manager(ivr_factory) -> None:
+    seen: list[RouteRequest] = []
+
+    async def route(request: RouteRequest) -> RouteDecision:
+        seen.append(request)
+        return await default_route(request)
+
+    identify = StaticIdentify(
+        {"+8613800138000": Identified(candidates=(42,), confident=True, account_manager="1002")}
+    )
+    ivr = await ivr_factory(identify=identify, route=route)
+    commands, outcome, _ = await ivr.call("identify", asterisk([]))
+    (request,) = seen
+    assert request.caller == Caller(
+        uniqueid="1700000000.7", number="13800138000", e164=E164("+8613800138000"), name="张伟"
+    )
+    assert request.customer is not None and request.customer.account_manager == "1002"
+    assert [c for c in commands if c.startswith("SET VARIABLE")][2:6] == [
+        'SET VARIABLE AM_AGENT "1002"',
+        'SET VARIABLE AM_INTERFACE "PJSIP/agent-1002"',
+        'SET VARIABLE AM_SECONDS "10"',
+        'SET VARIABLE __DIALECT "mandarin"',
+    ]
+    assert outcome.variables["AM_INTERFACE"] == "PJSIP/agent-1002"
+
+
+async def test_dialect_menu_routes_without_an_identification(ivr_factory) -> None:
+    """The menu is an AGI call of its own: routing gets the caller, and no customer."""
+    seen: list[RouteRequest] = []
+
+    async def route(request: RouteRequest) -> RouteDecision:
+        seen.append(request)
+        return await default_route(request)
+
+    ivr = await ivr_factory(route=route)
+    await ivr.call("dialect", asterisk(["200 result=4"]))
+    (request,) = seen
+    assert (request.caller.e164, request.identified, request.ivr_dialect) == (
+        "+8613800138000",
+        None,
+        "wu",
+    )
 
 
 # -- dialect menu ----------------------------------------------------------------------------
@@ -253,7 +311,7 @@ async def test_dialect_menu_invalid_timeout_invalid_then_default(ivr_factory) ->
     assert commands.count("GET DATA beep 5000 1") == 3
     assert outcome.path[:5] == ["ask", "ask:invalid", "ask:timeout", "ask:invalid", "ask:default"]
     assert sets(commands)["__DIALECT"] == '"mandarin"'
-    assert sets(commands)["DIALECT_SOURCE"] == '"default"'
+    assert sets(commands)["DIALECT_SOURCE"] == '"region"'  # no choice: the number's region
     assert "IVR_DIALECT" not in sets(commands)
     assert commands[-1] == 'EXEC UserEvent "IvrStep,Step: dialect:mandarin"'
     assert outcome.result == "mandarin"
@@ -263,7 +321,7 @@ async def test_dialect_menu_invalid_timeout_invalid_then_default(ivr_factory) ->
 async def test_dialect_menu_customer_preference_beats_choice(ivr_factory) -> None:
     async def route(request: RouteRequest) -> RouteDecision:
         assert request.ivr_dialect == "wu"
-        return RouteDecision(dialect="sichuanese", priority=5, source="customer")
+        return RouteDecision(queue="", dialect="sichuanese", priority=5, source=Source.CUSTOMER)
 
     ivr = await ivr_factory(route=route)
     commands, outcome, _ = await ivr.call("dialect", asterisk(["200 result=4"]))
@@ -522,19 +580,30 @@ async def test_branch_templates_and_missing_actions() -> None:
     assert outcome.variables == {"X": "odd-!"}
 
 
+def known(**facts: Any) -> Identified:
+    return Identified(candidates=(1,), confident=True, **facts)
+
+
 async def test_default_route_order_and_priority() -> None:
     decide = default_route
-    assert (await decide(RouteRequest(None))).dialect == "mandarin"
-    both = await decide(RouteRequest("+86", preferred_dialect="wu", ivr_dialect="cantonese"))
+    withheld = Caller(uniqueid="1.1")
+    assert (await decide(RouteRequest(caller=withheld))).dialect == "mandarin"
+    both = await decide(
+        RouteRequest(
+            caller=withheld, identified=known(preferred_dialect="wu"), ivr_dialect="cantonese"
+        )
+    )
     assert (both.dialect, both.source) == ("wu", "customer")
-    chosen = await decide(RouteRequest("+86", ivr_dialect="cantonese", tier="VIP3"))
+    chosen = await decide(
+        RouteRequest(caller=withheld, identified=known(tier="VIP3"), ivr_dialect="cantonese")
+    )
     assert (chosen.dialect, chosen.source, chosen.priority) == ("cantonese", "ivr", 30)
-    odd = await decide(RouteRequest("+86", preferred_dialect="klingon"))
+    odd = await decide(RouteRequest(caller=withheld, identified=known(preferred_dialect="klingon")))
     assert odd.dialect == "mandarin"
 
 
 async def test_build_server_serves_the_three_routes() -> None:
-    server = build_server(port=0)
+    server = build_server(region="CN", port=0)
     assert set(server.routes) == {"identify", "dialect", "survey"}
     assert server.host == "127.0.0.1"
     async with server:

@@ -32,8 +32,8 @@ class Api:
         return self.client.get(PATH, headers=headers, params=params)
 
 
-def make_api(db_url: str) -> Iterator[Api]:
-    app = create_app(load_settings(database_url=db_url))
+def make_api(db_url: str, **settings: object) -> Iterator[Api]:
+    app = create_app(load_settings(database_url=db_url, **settings))
     if not any(getattr(r, "path", "") == PATH for r in effective_routes(app.routes)):
         app.include_router(routing.router)  # until app.py includes it
     with TestClient(app) as client:
@@ -127,10 +127,28 @@ def test_invalid_query_is_422(api, params) -> None:
     assert response.json()["error_id"] == "invalid-request"
 
 
-def test_configured_queues_come_from_app_state(api) -> None:
-    api.app.state.routing_queues = ["mandarin", "hakka"]
-    body = api.get(caller="0753-2123456").json()
-    assert body["queue"] == "hakka" and body["queues"] == ["mandarin", "hakka"]
+def test_configured_queues_come_from_the_settings(db_url) -> None:
+    for api in make_api(db_url, queues="mandarin,hakka"):
+        body = api.get(caller="0753-2123456").json()
+        assert body["queue"] == "hakka" and body["queues"] == ["mandarin", "hakka"]
+
+
+def test_hotline_queues_without_wu_falls_back(db_url, monkeypatch) -> None:
+    """HOTLINE_QUEUES is the live routing's queue list: explain must use it too."""
+    monkeypatch.setenv("HOTLINE_QUEUES", "mandarin,cantonese,minnan,sichuanese")
+    for api in make_api(db_url):
+        body = api.get(who="supervisor", caller="020 8765 4321").json()  # prefers wu
+        assert (body["dialect"], body["queue"], body["source"]) == ("wu", "mandarin", "customer")
+        assert body["queues"] == ["mandarin", "cantonese", "minnan", "sichuanese"]
+        assert any("no wu queue is configured" in r for r in body["reasons"])
+        assert body["menu"]["4"] == "sichuanese"
+
+
+def test_region_setting_reads_the_number(db_url) -> None:
+    for api in make_api(db_url, default_region="HK"):
+        body = api.get(caller="21234567").json()
+        assert body["caller_e164"] == "+85221234567"
+        assert (body["queue"], body["source"]) == ("cantonese", "region")
 
 
 # -- CLI -------------------------------------------------------------------------------------
@@ -151,6 +169,21 @@ def test_cli_explain_uses_the_customer_record(api, db_url, monkeypatch) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.startswith("wu") and "priority=20" in result.output
     assert "source=customer" in result.output
+
+
+def test_cli_uses_hotline_queues(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("HOTLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'absent.sqlite3'}")
+    monkeypatch.setenv("HOTLINE_QUEUES", "mandarin,cantonese")
+    result = CliRunner().invoke(route_app, ["explain", "0754-88123456", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"queue": "mandarin"' in result.output and '"dialect": "teochew"' in result.output
+
+
+def test_cli_refuses_invalid_settings(monkeypatch) -> None:
+    monkeypatch.setenv("HOTLINE_DEFAULT_REGION", "XX")
+    result = CliRunner().invoke(route_app, ["explain", "0754-88123456"])
+    assert result.exit_code == 2
+    assert "HOTLINE_DEFAULT_REGION" in result.output
 
 
 def test_cli_queue_option(monkeypatch, tmp_path) -> None:

@@ -11,13 +11,21 @@ from hotline.routing.decision import (
     CustomerFacts,
     RouteDecision,
     Source,
+    caller_e164,
     decide,
     ivr_menu,
 )
+from hotline.types import E164
 
-GUANGZHOU = "020-87654321"
-SHANTOU = "0754-88123456"
-BEIJING_MOBILE = "13800138000"
+
+def cn(number: str | None) -> E164 | None:
+    """The number as the call path hands it to decide: normalised once, region CN."""
+    return caller_e164(number, "CN")
+
+
+GUANGZHOU = cn("020-87654321")
+SHANTOU = cn("0754-88123456")
+BEIJING_MOBILE = cn("13800138000")
 
 
 def test_default_queues_match_the_rendered_dialplan() -> None:
@@ -94,13 +102,13 @@ def test_teochew_fallback_is_configuration() -> None:
 
 
 def test_dialect_without_queue_falls_back_to_mandarin() -> None:
-    decision = decide("0753-2123456")  # Meizhou: Hakka
+    decision = decide(cn("0753-2123456"))  # Meizhou: Hakka
     assert (decision.dialect, decision.queue) == ("hakka", "mandarin")
     assert any("no hakka queue" in r for r in decision.reasons)
 
 
 def test_configured_dialect_queue_is_used_when_it_exists() -> None:
-    decision = decide("0753-2123456", queues=[*DEFAULT_QUEUES, "hakka"])
+    decision = decide(cn("0753-2123456"), queues=[*DEFAULT_QUEUES, "hakka"])
     assert decision.queue == "hakka"
     assert not any("falling back" in r for r in decision.reasons)
 
@@ -123,7 +131,7 @@ def test_no_queues_at_all() -> None:
 
 
 def test_southwestern_uses_the_sichuanese_queue() -> None:
-    decision = decide("0871-63123456")  # Kunming
+    decision = decide(cn("0871-63123456"))  # Kunming
     assert (decision.dialect, decision.queue) == ("southwestern", "sichuanese")
 
 
@@ -192,7 +200,7 @@ def test_no_account_manager() -> None:
     ],
 )
 def test_garbage_numbers_get_the_default_with_a_reason(caller) -> None:
-    decision = decide(caller)
+    decision = decide(cn(caller))
     assert decision.queue in DEFAULT_QUEUES
     assert decision.reasons
     if decision.source is Source.DEFAULT:
@@ -201,7 +209,7 @@ def test_garbage_numbers_get_the_default_with_a_reason(caller) -> None:
 
 
 def test_anonymous_is_default_mandarin() -> None:
-    decision = decide("anonymous")
+    decision = decide(cn("anonymous"))
     assert (decision.queue, decision.dialect, decision.source) == (
         "mandarin",
         "mandarin",

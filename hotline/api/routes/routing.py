@@ -6,8 +6,9 @@ their screen-pop already shows. The body comes from :func:`hotline.routing.expla
 the same function behind ``hotline route explain``, with the customer facts looked up in the
 national record by the caller's number.
 
-The dialect queues are ``app.state.routing_queues`` when the app factory sets it, else the
-product default (one queue per default dialect).
+Everything comes from the settings the live routing uses (``HOTLINE_QUEUES``,
+``HOTLINE_DEFAULT_QUEUE``, ``HOTLINE_DEFAULT_REGION``), so the explanation is the decision a
+call from that number would get now.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from pydantic import BaseModel
 
 from hotline.api.auth import Role, require
 from hotline.api.deps import SessionDep
-from hotline.routing.decision import DEFAULT_QUEUES
-from hotline.routing.explain import explain, lookup_customer
+from hotline.customers.lookup import lookup_customer
+from hotline.routing.decision import caller_e164
+from hotline.routing.explain import explain
+from hotline.settings import Settings
 
 __all__ = ["RouteExplanation", "router"]
 
@@ -69,9 +72,15 @@ def explain_route(
     ] = None,
 ) -> dict[str, Any]:
     """Explain the queue, dialect, priority and reasons for a caller (and IVR digits)."""
-    region = request.app.state.settings.default_region
-    customer, note = lookup_customer(session, caller, region)
-    queues = getattr(request.app.state, "routing_queues", None) or DEFAULT_QUEUES
+    settings: Settings = request.app.state.settings
+    e164 = caller_e164(caller, settings.default_region)
+    customer, note = lookup_customer(session, e164)
     return explain(
-        caller, digits, customer=customer, customer_note=note, queues=queues, default_region=region
+        caller,
+        e164,
+        digits,
+        customer=customer,
+        customer_note=note,
+        queues=settings.queue_names,
+        default_queue=settings.default_queue,
     )
