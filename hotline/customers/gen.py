@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import struct
 from collections.abc import Iterator
 from datetime import date, timedelta
 from functools import cache
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hotline.matching.places import City, city_named, short_name
+from hotline.routing.regions import default_table
 
 __all__ = ["CSV_COLUMNS", "generate", "write_csv", "write_jsonl"]
 
@@ -311,21 +311,19 @@ _CITY_WEIGHTS = tuple(
 
 @cache
 def mobile_blocks() -> dict[str, tuple[int, ...]]:
-    """Real 7-digit mobile blocks per city (``北京市`` → (1380013, …)), from ``phone``."""
-    from phone import Phone
+    """Real 7-digit mobile blocks per sample city (``北京市`` → (1380013, …)).
 
-    db = Phone()
-    wanted = {c.name.removesuffix("市"): c.name for c in CITIES}
-    blocks: dict[str, list[int]] = {}
-    offset, size, buf = db.first_phone_record_offset, db.phone_fmt_length, db.buf
-    while offset < len(buf):
-        prefix, record, _kind = struct.unpack(db.phone_fmt, buf[offset : offset + size])
-        offset += size
-        end = buf.index(b"\x00", record)
-        city = buf[record:end].decode("utf-8").split("|")[1]
-        if city in wanted:
-            blocks.setdefault(wanted[city], []).append(prefix)
-    return {city: tuple(sorted(values)) for city, values in blocks.items()}
+    From routing's locator (:meth:`hotline.routing.regions.RegionTable.mobile_blocks`), so a
+    generated number locates to the city it was made for, by the same data and names.
+    """
+    table = default_table()
+    by_region = table.mobile_blocks()
+    blocks: dict[str, tuple[int, ...]] = {}
+    for city in CITIES:
+        region = table.find(city.province, city.name)
+        if region is not None and region in by_region:
+            blocks[city.name] = tuple(sorted(by_region[region]))
+    return blocks
 
 
 def _cn_number(value: int) -> str:
