@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 
 class Outcome(enum.StrEnum):
-    """How a call ended, as DESIGN §1.6 and §4 define it."""
+    """How a call ended; docs/call-log.md gives the rule for each."""
 
     IN_PROGRESS = "in_progress"  # not ended yet: a provisional row
     ANSWERED = "answered"  # an agent connected
