@@ -12,10 +12,20 @@ the member interface maps to it for events that carry only the interface.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from hotline.ami.events import AMIEvent
+from hotline.ami.typed import (
+    AgentCalled,
+    AgentConnect,
+    AgentEvent,
+    AgentRingNoAnswer,
+    DialEnd,
+    Hangup,
+    TypedEvent,
+)
 from hotline.types import agent_stream
 
 
@@ -60,25 +70,28 @@ class PopTracker:
         return self._agent_of_interface.get(interface)
 
     def feed(self, event: AMIEvent) -> list[Push]:
-        handler = _HANDLERS.get(event.name)
-        return handler(self, event) if handler else []
+        if event.name not in _NAMES:
+            return []
+        typed = event.typed
+        handler = None if typed is None else _HANDLERS.get(type(typed))
+        return handler(self, typed) if handler else []
 
     # -- handlers ------------------------------------------------------------------
-    def _agent(self, event: AMIEvent) -> str | None:
-        member = event.get("MemberName")
-        interface = event.get("Interface")
+    def _agent(self, event: AgentEvent) -> str | None:
+        member = event.member_name
+        interface = event.interface
         if member and interface:
             self._agent_of_interface[interface] = member
         return member or self._agent_of_interface.get(interface) or None
 
-    def _agent_called(self, event: AMIEvent) -> list[Push]:
+    def _agent_called(self, event: AgentCalled) -> list[Push]:
         agent = self._agent(event)
         linkedid = event.linkedid
         if not agent or not linkedid:
             return []
         call = self._calls.setdefault(linkedid, _Call(caller_uniqueid=event.uniqueid))
-        call.queue = event.get("Queue") or call.queue
-        leg = event.get("DestUniqueid")
+        call.queue = event.queue or call.queue
+        leg = event.dest_uniqueid
         call.ringing[agent] = leg
         if leg:
             self._agent_of_leg[leg] = (linkedid, agent)
@@ -90,31 +103,31 @@ class PopTracker:
             return []
         return [Push(agent, PushType.WITHDRAWN, linkedid, {"reason": reason})]
 
-    def _ring_no_answer(self, event: AMIEvent) -> list[Push]:
+    def _ring_no_answer(self, event: AgentRingNoAnswer) -> list[Push]:
         agent = self._agent(event)
         return self._withdraw(event.linkedid, agent, "no_answer") if agent else []
 
-    def _dial_end(self, event: AMIEvent) -> list[Push]:
-        status = event.get("DialStatus")
-        found = self._agent_of_leg.get(event.get("DestUniqueid"))
+    def _dial_end(self, event: DialEnd) -> list[Push]:
+        status = event.dial_status
+        found = self._agent_of_leg.get(event.dest_uniqueid)
         if not found or status == "ANSWER":
             return []
         linkedid, agent = found
         return self._withdraw(linkedid, agent, status.lower() or "ended")
 
-    def _agent_connect(self, event: AMIEvent) -> list[Push]:
+    def _agent_connect(self, event: AgentConnect) -> list[Push]:
         agent = self._agent(event)
         call = self._calls.get(event.linkedid)
         if not agent or call is None:
             return []
         call.connected = agent
         call.ringing.pop(agent, None)
-        pushes = [Push(agent, PushType.CONNECTED, event.linkedid, {"queue": event.get("Queue")})]
+        pushes = [Push(agent, PushType.CONNECTED, event.linkedid, {"queue": event.queue})]
         for other in list(call.ringing):
             pushes += self._withdraw(event.linkedid, other, "answered_elsewhere")
         return pushes
 
-    def _hangup(self, event: AMIEvent) -> list[Push]:
+    def _hangup(self, event: Hangup) -> list[Push]:
         linkedid = event.linkedid
         call = self._calls.get(linkedid)
         if call is None:
@@ -132,10 +145,25 @@ class PopTracker:
         return pushes
 
 
-_HANDLERS = {
-    "AgentCalled": PopTracker._agent_called,
-    "AgentRingNoAnswer": PopTracker._ring_no_answer,
-    "DialEnd": PopTracker._dial_end,
-    "AgentConnect": PopTracker._agent_connect,
-    "Hangup": PopTracker._hangup,
-}
+_E = TypeVar("_E", bound=TypedEvent)
+_Handler = Callable[[PopTracker, Any], list[Push]]
+
+
+def _route(
+    cls: type[_E], handler: Callable[[PopTracker, _E], list[Push]]
+) -> tuple[type[TypedEvent], _Handler]:
+    """One dispatch entry; the type variable checks that the handler takes ``cls``."""
+    return cls, handler
+
+
+# One dispatch table, keyed by the typed event (hotline.ami.typed) each handler takes.
+_HANDLERS: Final[dict[type[TypedEvent], _Handler]] = dict(
+    [
+        _route(AgentCalled, PopTracker._agent_called),
+        _route(AgentRingNoAnswer, PopTracker._ring_no_answer),
+        _route(DialEnd, PopTracker._dial_end),
+        _route(AgentConnect, PopTracker._agent_connect),
+        _route(Hangup, PopTracker._hangup),
+    ]
+)
+_NAMES: Final = frozenset(cls.EVENT for cls in _HANDLERS)

@@ -10,10 +10,17 @@ charged to AHT when the state changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 
-from hotline.ami.events import AMIEvent
+from hotline.ami.typed import (
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AgentEvent,
+    AgentRingNoAnswer,
+    MemberEvent,
+    QueueMemberRemoved,
+)
 from hotline.live.changes import AgentUpdated, Change, QueueUpdated, emit
 from hotline.live.model import (
     GARBAGE,
@@ -25,50 +32,13 @@ from hotline.live.model import (
     Queue,
     SkipReason,
     Tally,
-    integer,
-    number,
 )
 from hotline.live.queues import QueueBook
 
-__all__ = ["MemberFacts", "Roster"]
+__all__ = ["Roster"]
 
 _ON_CALL = frozenset({Device.INUSE, Device.BUSY, Device.RINGINUSE, Device.ONHOLD})
 _OFFLINE = frozenset({Device.INVALID, Device.UNAVAILABLE})
-
-
-@dataclass(frozen=True, slots=True)
-class MemberFacts:
-    """What a ``QueueMember*`` event or a QueueStatus ``QueueMember`` item says of a member.
-
-    None means "not said": these events carry only some of the fields, and an absent one
-    must leave what we knew alone. ``status`` is the raw number (-1 when unreadable), so
-    that a bad one is counted as a skip rather than taken for ``UNKNOWN``.
-    """
-
-    paused: bool | None
-    reason: str
-    wrapup: float | None
-    status: int | None
-    in_call: bool | None
-
-    @classmethod
-    def read(cls, headers: Mapping[str, str]) -> MemberFacts:
-        paused = headers.get("Paused")
-        wrapup = headers.get("Wrapuptime")
-        status = headers.get("Status")
-        in_call = headers.get("InCall")
-        return cls(
-            paused=None if paused is None else paused.strip() == "1",
-            reason=headers.get("PausedReason", "").strip(),
-            wrapup=None if wrapup is None else float(integer(wrapup) or 0),
-            status=None if status is None else _status(status),
-            in_call=None if in_call is None else in_call.strip() == "1",
-        )
-
-
-def _status(value: str) -> int:
-    status = integer(value)
-    return -1 if status is None else status
 
 
 class Roster:
@@ -106,13 +76,12 @@ class Roster:
     # -- events ---------------------------------------------------------------------
 
     def _member(
-        self, event: AMIEvent, queue: str, t: float, *, member_of: bool = False
+        self, event: AgentEvent | MemberEvent, queue: str, t: float, *, member_of: bool = False
     ) -> Agent | None:
         """The agent an event names; ``member_of``: the event proves it is in ``queue``
         (AgentCalled/Connect/Complete), which matters when the stream began mid-day."""
-        headers = event.headers
-        interface = headers.get("Interface") or headers.get("Location") or ""
-        name = headers.get("MemberName") or headers.get("Name", "")
+        interface = event.interface or event.location
+        name = event.member_name or event.name
         if interface in GARBAGE:
             self.counters.skip(SkipReason.NO_MEMBER)
             return None
@@ -122,28 +91,25 @@ class Roster:
             self.book.queue(queue).members.add(interface)
         return agent
 
-    def on_agent_called(self, event: AMIEvent, t: float, out: list[Change]) -> None:
-        agent = self._member(event, event.headers.get("Queue", ""), t, member_of=True)
+    def on_agent_called(self, event: AgentCalled, t: float, out: list[Change]) -> None:
+        agent = self._member(event, event.queue, t, member_of=True)
         if agent is not None:
             agent.device = Device.RINGING  # QueueMemberStatus follows and confirms it
             self.refresh(agent, t, out)
 
-    def on_ring_no_answer(self, event: AMIEvent, t: float, out: list[Change]) -> None:
-        agent = self._member(event, event.headers.get("Queue", ""), t)
+    def on_ring_no_answer(self, event: AgentRingNoAnswer, t: float, out: list[Change]) -> None:
+        agent = self._member(event, event.queue, t)
         if agent is not None:
             if agent.device == Device.RINGING:
                 agent.device = Device.NOT_INUSE
             self.refresh(agent, t, out)
 
-    def on_connect(self, event: AMIEvent, t: float, out: list[Change]) -> None:
+    def on_connect(self, event: AgentConnect, t: float, out: list[Change]) -> None:
         """``AgentConnect``: the queue counts an answer, the agent is on that call."""
-        headers = event.headers
-        name = headers.get("Queue", "")
-        uniqueid = headers.get("Uniqueid", "")
-        hold = number(headers.get("HoldTime"))
+        name, uniqueid = event.queue, event.uniqueid
         if name in GARBAGE:
             return self.counters.skip(SkipReason.NO_QUEUE)
-        self.book.answer(name, uniqueid, hold, t, out)
+        self.book.answer(name, uniqueid, event.hold_time, t, out)
         agent = self._member(event, name, t, member_of=True)
         if agent is not None:
             agent.call_queue = name
@@ -152,12 +118,11 @@ class Roster:
             agent.after_call_queue = None  # any wrap-up of the previous call is over
             self.refresh(agent, t, out)
 
-    def on_complete(self, event: AMIEvent, t: float, out: list[Change]) -> None:
+    def on_complete(self, event: AgentComplete, t: float, out: list[Change]) -> None:
         """``AgentComplete``: one call handled; its talk time, then the wrap-up window."""
-        headers = event.headers
-        name = headers.get("Queue", "")
-        uniqueid = headers.get("Uniqueid") or None
-        talk_time = number(headers.get("TalkTime"))
+        name = event.queue
+        uniqueid = event.uniqueid or None
+        talk_time = event.talk_time
         if name in GARBAGE:
             return self.counters.skip(SkipReason.NO_QUEUE)
         agent = self._member(event, name, t, member_of=True)
@@ -183,21 +148,20 @@ class Roster:
         emit(out, AgentUpdated(agent.interface))
         self.refresh(agent, t, out)
 
-    def on_member(self, event: AMIEvent, t: float, out: list[Change]) -> None:
+    def on_member(self, event: MemberEvent, t: float, out: list[Change]) -> None:
         """QueueMemberStatus/Added/Pause: per-queue membership plus device facts."""
-        name = event.headers.get("Queue", "")
-        facts = MemberFacts.read(event.headers)
+        name = event.queue
         if name in GARBAGE:
             return self.counters.skip(SkipReason.NO_QUEUE)
         agent = self._member(event, name, t)
         if agent is None:
             return
-        self.update_member(agent, self.book.queue(name), facts)
+        self.update_member(agent, self.book.queue(name), event)
         self.refresh(agent, t, out)
         emit(out, QueueUpdated(name))
 
-    def on_member_removed(self, event: AMIEvent, t: float, out: list[Change]) -> None:
-        name = event.headers.get("Queue", "")
+    def on_member_removed(self, event: QueueMemberRemoved, t: float, out: list[Change]) -> None:
+        name = event.queue
         agent = self._member(event, name, t)
         if agent is None:
             return
@@ -208,20 +172,25 @@ class Roster:
             emit(out, QueueUpdated(name))
         self.refresh(agent, t, out)
 
-    def update_member(self, agent: Agent, queue: Queue, facts: MemberFacts) -> None:
-        """Apply what was said of ``agent`` in ``queue``; what was not said stays."""
+    def update_member(self, agent: Agent, queue: Queue, facts: MemberEvent) -> None:
+        """Apply what was said of ``agent`` in ``queue``; what was not said stays.
+
+        A ``QueueMember*`` event carries only some of the facts, and an absent one (``None``)
+        must leave what we knew alone. ``device_state`` is -1 when present but unreadable,
+        so that a bad one is counted as a skip rather than taken for ``UNKNOWN``.
+        """
         membership = agent.queues.get(queue.name)
         if membership is None:
             membership = agent.queues[queue.name] = Membership()
         queue.members.add(agent.interface)
         if facts.paused is not None:
             membership.paused = facts.paused
-            membership.reason = facts.reason
+            membership.reason = facts.paused_reason
         if facts.wrapup is not None:
             membership.wrapup = facts.wrapup
-        if facts.status is not None:
-            if 0 <= facts.status <= Device.ONHOLD:
-                agent.device = Device(facts.status)
+        if facts.device_state is not None:
+            if 0 <= facts.device_state <= Device.ONHOLD:
+                agent.device = Device(facts.device_state)
             else:
                 self.counters.skip(SkipReason.BAD_FIELD)
         if facts.in_call is not None:

@@ -10,10 +10,11 @@ by :mod:`hotline.live.state`.
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass, field
+from typing import Final
 
 from hotline.calls.records import Outcome
+from hotline.types import NO_VALUE
 
 __all__ = [
     "COUNTED_OUTCOMES",
@@ -29,8 +30,6 @@ __all__ = [
     "QueueSettings",
     "SkipReason",
     "Tally",
-    "integer",
-    "number",
     "ratio",
 ]
 
@@ -44,8 +43,9 @@ COUNTED_OUTCOMES: tuple[Outcome, ...] = (
     Outcome.OVERFLOW,
 )
 
-# What Asterisk writes where it has no value: never a queue, channel or member name.
-GARBAGE = frozenset({"", "<unknown>", "<null>", "(null)", "<none>", "unknown"})
+# What Asterisk writes where it has no value, and "unknown": never a queue, channel or
+# member name. Wider than hotline.ami.typed.known(), which keeps "unknown".
+GARBAGE: Final = NO_VALUE | {"unknown"}
 
 
 class AgentState(enum.StrEnum):
@@ -190,23 +190,6 @@ class Agent:
     after_call_queue: str | None = None  # wrap-up time is charged to this queue
     today: Tally = field(default_factory=Tally)
     total: Tally = field(default_factory=Tally)
-
-
-def number(value: str | None) -> float | None:
-    """A header as a finite float of sane size, or None (absent, garbage, NaN, 1e999)."""
-    if not value:
-        return None
-    try:
-        result = float(value)
-    except ValueError:
-        return None
-    return result if math.isfinite(result) and abs(result) < 1e12 else None
-
-
-def integer(value: str | None) -> int | None:
-    """A header as an int (truncated as ``int(float)`` does), or None."""
-    result = number(value)
-    return int(result) if result is not None else None
 
 
 def ratio(num: float, den: float) -> float | None:

@@ -11,9 +11,15 @@ and the call log count every call alike. Answers are counted here too; the agent
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 
-from hotline.ami.events import AMIEvent
+from hotline.ami.typed import (
+    Hangup,
+    QueueCallerAbandon,
+    QueueCallerJoin,
+    QueueCallerLeave,
+    QueueResult,
+)
 from hotline.calls.outcomes import unanswered
 from hotline.calls.records import Outcome
 from hotline.live.changes import (
@@ -34,8 +40,6 @@ from hotline.live.model import (
     QueueSettings,
     SkipReason,
     Tally,
-    integer,
-    number,
 )
 
 __all__ = ["QueueBook"]
@@ -151,7 +155,7 @@ class QueueBook:
         self.record(queue, Outcome.ANSWERED, wait)
         emit(out, QueueUpdated(name))
 
-    def gone(self, alive: set[str], t: float, out: list[Change]) -> None:
+    def gone(self, alive: Set[str], t: float, out: list[Change]) -> None:
         """Callers and pending exits whose channel is not ``alive`` hung up: settle them."""
         for uniqueid in [u for u in self.exits if u not in alive]:
             self.close(self.exits.pop(uniqueid), None, out)
@@ -163,15 +167,12 @@ class QueueBook:
 
     # -- events ---------------------------------------------------------------------
 
-    def on_join(self, event: AMIEvent, t: float, out: list[Change]) -> None:
-        headers = event.headers
-        name = headers.get("Queue", "")
-        uniqueid = headers.get("Uniqueid", "")
-        linkedid = headers.get("Linkedid", "")
-        position = integer(headers.get("Position"))
-        number_ = headers.get("CallerIDNum", "")
-        caller_name = headers.get("CallerIDName", "")
-        customer_id = event.var("CUSTOMER_ID") or None
+    def on_join(self, event: QueueCallerJoin, t: float, out: list[Change]) -> None:
+        name = event.queue
+        uniqueid = event.uniqueid
+        position = event.position
+        number = event.caller_id_num
+        caller_name = event.caller_id_name
         if name in GARBAGE:
             return self.counters.skip(SkipReason.NO_QUEUE)
         if uniqueid in GARBAGE:
@@ -189,30 +190,35 @@ class QueueBook:
                 other.position += 1
         queue.callers[uniqueid] = Caller(
             uniqueid=uniqueid,
-            linkedid=linkedid or uniqueid,
+            linkedid=event.linkedid or uniqueid,
             queue=name,
             position=position,
             joined_at=t,
-            number="" if number_ in GARBAGE else number_,
+            number="" if number in GARBAGE else number,
             name="" if caller_name in GARBAGE else caller_name,
-            customer_id=customer_id,
+            customer_id=event.customer_id or None,
         )
         out.append(CallerWaiting(name, uniqueid, position))
         emit(out, QueueUpdated(name))
 
-    def on_abandon(self, event: AMIEvent, t: float, out: list[Change]) -> None:
-        self._leave(event, t, out, abandon=True)
+    def on_abandon(self, event: QueueCallerAbandon, t: float, out: list[Change]) -> None:
+        self._leave(event.queue, event.uniqueid, event.hold_time, t, out, abandon=True)
 
-    def on_leave(self, event: AMIEvent, t: float, out: list[Change]) -> None:
-        self._leave(event, t, out, abandon=False)
+    def on_leave(self, event: QueueCallerLeave, t: float, out: list[Change]) -> None:
+        self._leave(event.queue, event.uniqueid, None, t, out, abandon=False)
 
-    def _leave(self, event: AMIEvent, t: float, out: list[Change], *, abandon: bool) -> None:
-        """QueueCallerAbandon or QueueCallerLeave: out of ``Queue``; hold an exit until we
-        learn why. Abandon comes first when unanswered, Leave alone when answered."""
-        headers = event.headers
-        name = headers.get("Queue", "")
-        uniqueid = headers.get("Uniqueid", "")
-        hold_time = number(headers.get("HoldTime"))
+    def _leave(
+        self,
+        name: str,
+        uniqueid: str,
+        hold_time: float | None,
+        t: float,
+        out: list[Change],
+        *,
+        abandon: bool,
+    ) -> None:
+        """QueueCallerAbandon or QueueCallerLeave: out of queue ``name``; hold an exit until
+        we learn why. Abandon comes first when unanswered, Leave alone when answered."""
         queue = self.queues.get(name)
         caller = None if queue is None else self.remove_caller(queue, uniqueid, out)
         exit_ = self.exits.get(uniqueid)
@@ -234,9 +240,9 @@ class QueueBook:
                 return self.counters.skip(SkipReason.DUPLICATE)
             exit_.leave_seen = True
 
-    def on_hangup(self, event: AMIEvent, t: float, out: list[Change]) -> None:
+    def on_hangup(self, event: Hangup, t: float, out: list[Change]) -> None:
         """The caller leg is gone: a pending exit was an abandon (the tracker agrees)."""
-        uniqueid = event.headers.get("Uniqueid", "")
+        uniqueid = event.uniqueid
         exit_ = self.exits.pop(uniqueid, None)
         if exit_ is not None:
             self.close(exit_, None, out)
@@ -248,14 +254,9 @@ class QueueBook:
                     self.close(Exit(caller, t, None), None, out)
                 return
 
-    def on_user_event(self, event: AMIEvent, t: float, out: list[Change]) -> None:
+    def on_queue_result(self, event: QueueResult, t: float, out: list[Change]) -> None:
         """``UserEvent(QueueResult,Queue: q,Status: ${QUEUESTATUS})`` after ``Queue()``."""
-        headers = event.headers
-        if headers.get("UserEvent") != "QueueResult":
-            return
-        status = headers.get("Status", "").strip().upper()
-        uniqueid = headers.get("Uniqueid", "")
-        name = headers.get("Queue", "").strip()
+        status, uniqueid, name = event.status, event.uniqueid, event.queue
         if not status or uniqueid in GARBAGE:
             return self.counters.skip(SkipReason.BAD_FIELD)
         exit_ = self.exits.get(uniqueid)

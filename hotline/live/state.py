@@ -15,8 +15,9 @@ abandon, …), so a wallboard in Shanghai resets at local midnight whatever the 
 zone is.
 
 This module is the facade: it owns the clock, the day and the link, and dispatches each
-event to the part that owns its concern: waiting callers, exits and outcome counters
-(:mod:`~hotline.live.queues`), agents (:mod:`~hotline.live.members`), the ``QueueStatus``
+event, as the typed value the call tracker reads too (:mod:`hotline.ami.typed`, parsed
+once per event), to the part that owns its concern: waiting callers, exits and outcome
+counters (:mod:`~hotline.live.queues`), agents (:mod:`~hotline.live.members`), the ``QueueStatus``
 rebuild (:mod:`~hotline.live.sweep`) and the views (:mod:`~hotline.live.views`). The
 change values (:mod:`~hotline.live.changes`) and the settings and enums
 (:mod:`~hotline.live.model`) are re-exported here. Garbage never raises: events that
@@ -29,10 +30,28 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from hotline.ami.events import AMIEvent
+from hotline.ami.typed import (
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AgentRingNoAnswer,
+    Hangup,
+    HotlineDisconnected,
+    HotlineResync,
+    QueueCallerAbandon,
+    QueueCallerJoin,
+    QueueCallerLeave,
+    QueueMemberAdded,
+    QueueMemberPause,
+    QueueMemberRemoved,
+    QueueMemberStatus,
+    QueueResult,
+    TypedEvent,
+)
 from hotline.live import sweep, views
 from hotline.live.changes import (
     AbandonedCaller,
@@ -74,7 +93,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AMIEvent, float, list[Change]], None]
+_E = TypeVar("_E", bound=TypedEvent)
+_Handler = Callable[[Any, float, list[Change]], None]
+
+
+def _route(
+    cls: type[_E], handler: Callable[[_E, float, list[Change]], None]
+) -> tuple[type[TypedEvent], _Handler]:
+    """One dispatch entry; the type variable checks that the handler takes ``cls``."""
+    return cls, handler
 
 
 class LiveState:
@@ -109,23 +136,27 @@ class LiveState:
         self._day = ""
         self._events = 0
         book, roster = self._book, self._roster
-        self._handlers: dict[str, Handler] = {
-            "QueueCallerJoin": book.on_join,
-            "QueueCallerAbandon": book.on_abandon,
-            "QueueCallerLeave": book.on_leave,
-            "AgentCalled": roster.on_agent_called,
-            "AgentRingNoAnswer": roster.on_ring_no_answer,
-            "AgentConnect": roster.on_connect,
-            "AgentComplete": roster.on_complete,
-            "QueueMemberStatus": roster.on_member,
-            "QueueMemberAdded": roster.on_member,
-            "QueueMemberPause": roster.on_member,
-            "QueueMemberRemoved": roster.on_member_removed,
-            "Hangup": book.on_hangup,
-            "UserEvent": book.on_user_event,
-            "HotlineResync": self._on_resync,
-            "HotlineDisconnected": self._on_disconnected,
-        }
+        # One dispatch table, keyed by the typed event (hotline.ami.typed) each handler takes.
+        self._handlers: dict[type[TypedEvent], _Handler] = dict(
+            [
+                _route(QueueCallerJoin, book.on_join),
+                _route(QueueCallerAbandon, book.on_abandon),
+                _route(QueueCallerLeave, book.on_leave),
+                _route(AgentCalled, roster.on_agent_called),
+                _route(AgentRingNoAnswer, roster.on_ring_no_answer),
+                _route(AgentConnect, roster.on_connect),
+                _route(AgentComplete, roster.on_complete),
+                _route(QueueMemberStatus, roster.on_member),
+                _route(QueueMemberAdded, roster.on_member),
+                _route(QueueMemberPause, roster.on_member),
+                _route(QueueMemberRemoved, roster.on_member_removed),
+                _route(Hangup, book.on_hangup),
+                _route(QueueResult, book.on_queue_result),
+                _route(HotlineResync, self._on_resync),
+                _route(HotlineDisconnected, self._on_disconnected),
+            ]
+        )
+        self._names = frozenset(cls.EVENT for cls in self._handlers)
 
     # -- settings -------------------------------------------------------------------
 
@@ -149,19 +180,25 @@ class LiveState:
 
     @property
     def handled_events(self) -> frozenset[str]:
-        return frozenset(self._handlers)
+        return self._names
 
     def feed(self, event: AMIEvent) -> list[Change]:
-        """Apply one event; return what changed, each change once."""
+        """Apply one event; return what changed, each change once.
+
+        Any event of a handled type moves the clock and may roll the day over, a
+        ``UserEvent`` of a kind nobody handles (``IvrStep``…) included.
+        """
         self._events += 1
-        handler = self._handlers.get(event.name)
-        if handler is None:
+        if event.name not in self._names:
             return []
         out: list[Change] = []
         try:
-            t = self._time(event)
+            t = self._time(event.time)
             self._roll(t, out)
-            handler(event, t, out)
+            typed = event.typed
+            handler = None if typed is None else self._handlers.get(type(typed))
+            if handler is not None:
+                handler(typed, t, out)
         except Exception:  # a bug here must not stop the bridge's consumer
             log.exception("live state failed on %s", event.name)
             self._counters.skip(SkipReason.INTERNAL_ERROR)
@@ -230,8 +267,7 @@ class LiveState:
 
     # -- time -----------------------------------------------------------------------
 
-    def _time(self, event: AMIEvent) -> float:
-        t = event.time
+    def _time(self, t: float) -> float:
         if not (math.isfinite(t) and t > 0):
             return self._clock  # no usable stamp: as late as the latest we saw
         if t > self._clock:
@@ -258,23 +294,22 @@ class LiveState:
 
     # -- the link -------------------------------------------------------------------
 
-    def _on_resync(self, event: AMIEvent, t: float, out: list[Change]) -> None:
+    def _on_resync(self, event: HotlineResync, t: float, out: list[Change]) -> None:
         """``HotlineResync``: callers whose channel is gone hung up while we were away.
 
         They are counted as the tracker closes them (abandoned, or short), so the
         wallboard keeps agreeing with the call log. A resync without ``Uniqueids`` is
         refused: reading it as "nothing alive" would abandon every waiting caller.
         """
-        raw = event.headers.get("Uniqueids")
-        if raw is None:
+        if event.alive is None:
             return self._counters.skip(SkipReason.BAD_FIELD)
         self._counters.counts["resyncs"] += 1
-        self._book.gone(set(raw.split()), t, out)
+        self._book.gone(event.alive, t, out)
         self.connected = True
         out.append(LinkChanged(True))
         out.append(StateReset("resync"))
 
-    def _on_disconnected(self, event: AMIEvent, t: float, out: list[Change]) -> None:
+    def _on_disconnected(self, event: HotlineDisconnected, t: float, out: list[Change]) -> None:
         """Keep everything: it is stale, not wrong, until the resync reconciles it."""
         self._counters.counts["disconnects"] += 1
         self.connected = False

@@ -15,37 +15,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hotline.ami.events import AMIEvent
+from hotline.ami.typed import QueueEntry, QueueMember, QueueParams
 from hotline.live.changes import Change
-from hotline.live.members import MemberFacts, Roster
-from hotline.live.model import GARBAGE, Caller, Queue, QueueSettings, SkipReason, integer, number
+from hotline.live.members import Roster
+from hotline.live.model import GARBAGE, Caller, Queue, QueueSettings, SkipReason
 
 __all__ = ["apply_queue_status"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """A ``QueueEntry`` item: one caller waiting."""
-
-    position: int | None
-    wait: float | None
-    number: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Member:
-    """A ``QueueMember`` item: one member and what the reply says of it."""
-
-    name: str
-    facts: MemberFacts
 
 
 @dataclass(slots=True)
 class _Listed:
     """What the reply lists for one queue, keyed as the live state keys them."""
 
-    members: dict[str, _Member] = field(default_factory=dict)
-    entries: dict[str, _Entry] = field(default_factory=dict)
+    members: dict[str, QueueMember] = field(default_factory=dict)
+    entries: dict[str, QueueEntry] = field(default_factory=dict)
 
 
 def apply_queue_status(roster: Roster, items: list[AMIEvent], now: float, complete: bool) -> None:
@@ -70,8 +53,9 @@ def apply_queue_status(roster: Roster, items: list[AMIEvent], now: float, comple
             if agent is not None:
                 agent.queues.pop(name, None)
         for interface, member in found.members.items():
-            agent = roster.agent(interface, member.name, now)
-            roster.update_member(agent, queue, member.facts)
+            # The reply spells the member Location/Name, the events Interface/MemberName.
+            agent = roster.agent(interface, member.name or member.member_name, now)
+            roster.update_member(agent, queue, member)
     scratch: list[Change] = []
     for agent in roster.agents.values():
         roster.refresh(agent, now, scratch)
@@ -82,56 +66,50 @@ def _read(roster: Roster, items: list[AMIEvent]) -> dict[str, _Listed]:
     book, skip = roster.book, roster.counters.skip
     listed: dict[str, _Listed] = {}
     for item in items:
-        kind = item.name
-        headers = item.headers
-        name = headers.get("Queue", "")
-        if kind not in ("QueueParams", "QueueMember", "QueueEntry"):
+        typed = item.typed
+        if not isinstance(typed, QueueParams | QueueMember | QueueEntry):
             continue
+        name = typed.queue
         if name in GARBAGE:
             skip(SkipReason.NO_QUEUE)
             continue
         found = listed.setdefault(name, _Listed())
         queue = book.queue(name)
-        if kind == "QueueParams":
-            level = number(headers.get("ServiceLevel"))
+        if isinstance(typed, QueueParams):
+            level = typed.service_level
             if name not in book.configured and level:
                 default = book.default
                 queue.settings = QueueSettings(level, default.target, default.wrapup_seconds)
-        elif kind == "QueueMember":
-            interface = headers.get("Location") or headers.get("Interface") or ""
+        elif isinstance(typed, QueueMember):
+            interface = typed.location or typed.interface
             if interface in GARBAGE:
                 skip(SkipReason.NO_MEMBER)
                 continue
-            member_name = headers.get("Name") or headers.get("MemberName", "")
-            found.members[interface] = _Member(member_name, MemberFacts.read(headers))
+            found.members[interface] = typed
         else:
-            key = headers.get("Uniqueid") or headers.get("Channel") or ""
+            key = typed.uniqueid or typed.channel
             if key in GARBAGE:
                 skip(SkipReason.NO_UNIQUEID)
                 continue
-            found.entries[key] = _Entry(
-                position=integer(headers.get("Position")),
-                wait=number(headers.get("Wait")),
-                number=headers.get("CallerIDNum") or headers.get("CallerID", ""),
-                name=headers.get("CallerIDName", ""),
-            )
+            found.entries[key] = typed
     return listed
 
 
-def _adopt(queue: Queue, key: str, entry: _Entry, now: float) -> None:
+def _adopt(queue: Queue, key: str, entry: QueueEntry, now: float) -> None:
     """A listed caller: a known one keeps its join time, an unknown one joined ``Wait`` ago."""
     position = len(queue.callers) + 1 if entry.position is None else entry.position
     caller = queue.callers.get(key)
     if caller is not None:
         caller.position = position
         return
+    number = entry.caller_id_num or entry.caller_id
     queue.callers[key] = Caller(
         uniqueid=key,
         linkedid=key,  # QueueEntry carries no Linkedid; the caller leg's is its own
         queue=queue.name,
         position=position,
         joined_at=None if entry.wait is None else now - entry.wait,
-        number="" if entry.number in GARBAGE else entry.number,
-        name="" if entry.name in GARBAGE else entry.name,
+        number="" if number in GARBAGE else number,
+        name="" if entry.caller_id_name in GARBAGE else entry.caller_id_name,
         customer_id=None,
     )

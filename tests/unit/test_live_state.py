@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hotline.ami.events import AMIEvent
+from hotline.ami.typed import QueueCallerJoin
 from hotline.calls.records import Outcome
 from hotline.live import state as state_module
 from hotline.live.state import (
@@ -672,7 +673,7 @@ def test_an_internal_error_is_counted_not_raised(monkeypatch: pytest.MonkeyPatch
     def boom(*args: object) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setitem(live._handlers, "QueueCallerJoin", boom)
+    monkeypatch.setitem(live._handlers, QueueCallerJoin, boom)
     assert live.feed(join(0, "a")) == []
     assert live.stats["skipped.internal_error"] == 1
 
