@@ -53,6 +53,7 @@ from hotline.ami.typed import (
     Rename,
     SurveyResult,
     TypedEvent,
+    maker,
     number,
 )
 
@@ -78,6 +79,9 @@ class _Unparsed(enum.Enum):
     """Marks an event whose typed view was not asked for yet (``None`` is a result)."""
 
     TOKEN = enum.auto()
+
+
+_UNPARSED: Final = _Unparsed.TOKEN
 
 
 @dataclass(slots=True)
@@ -117,9 +121,18 @@ class AMIEvent:
     def typed(self) -> TypedEvent | None:
         """The typed event (``None`` for an event type no consumer reads), parsed once."""
         typed = self._typed
-        if typed is _Unparsed.TOKEN:
+        if typed is _UNPARSED:  # first use: parse_typed, spelled out (once per event)
             parse = _PARSERS.get(self.name)
-            typed = self._typed = None if parse is None else parse(self)
+            if parse is None:
+                typed = None
+            else:
+                stamp = self.headers.get("Timestamp")
+                try:
+                    at = float(stamp) if stamp else self.received
+                except ValueError:
+                    at = self.received
+                typed = parse(self, at)
+            self._typed = typed
         return typed
 
     @property
@@ -155,6 +168,8 @@ def _whole(value: str | None) -> int | None:
 
 
 def _whole_or(value: str, default: int) -> int:
+    if value.isdecimal() and len(value) <= 12:  # the usual case; below 1e12 as number() wants
+        return int(value)
     parsed = number(value)
     return default if parsed is None else int(parsed)
 
@@ -167,54 +182,54 @@ def _hms(value: str) -> float | None:
     return int(parts[0]) * 3600.0 + int(parts[1]) * 60.0 + int(parts[2])
 
 
-def _flag(headers: dict[str, str], key: str) -> bool | None:
-    value = headers.get(key)
-    return None if value is None else value.strip() == "1"
+_NO_VARS: Final[dict[str, str]] = {}  # never written: the snapshot when none was sent
+
+# Every channel event starts with the snapshot Asterisk attaches to it: time, Uniqueid,
+# Linkedid, ChannelState and CUSTOMER_ID (ChannelEvent's fields). The parsers spell it
+# out and build through typed.maker: one event is parsed per AMI event the consumers
+# read, so no intermediate tuple, no extra call, no descriptor call per field.
+
+_NEWCHANNEL: Final = maker(Newchannel)
+_CORE_SHOW_CHANNEL: Final = maker(CoreShowChannel)
+_NEW_CALLERID: Final = maker(NewCallerid)
+_RENAME: Final = maker(Rename)
+_HANGUP: Final = maker(Hangup)
+_DIAL_END: Final = maker(DialEnd)
+_QUEUE_CALLER_JOIN: Final = maker(QueueCallerJoin)
+_QUEUE_CALLER_ABANDON: Final = maker(QueueCallerAbandon)
+_QUEUE_CALLER_LEAVE: Final = maker(QueueCallerLeave)
+_QUEUE_RESULT: Final = maker(QueueResult)
+_IVR_STEP: Final = maker(IvrStep)
+_CUSTOMER_IDENTIFIED: Final = maker(CustomerIdentified)
+_SURVEY_RESULT: Final = maker(SurveyResult)
+_ACCOUNT_MANAGER: Final = maker(AccountManager)
 
 
-_Snapshot = tuple[float, str, str, str, "str | None"]
-
-
-def _snapshot(event: AMIEvent) -> _Snapshot:
-    """What every channel event carries: time, Uniqueid, Linkedid, ChannelState, CUSTOMER_ID."""
-    headers = event.headers
-    chanvars = event.chanvars.get("ChanVariable")
-    return (
-        _stamp(headers, event.received),
-        headers.get("Uniqueid", ""),
-        headers.get("Linkedid", ""),
-        headers.get("ChannelState", ""),
-        None if chanvars is None else chanvars.get("CUSTOMER_ID"),
-    )
-
-
-def _newchannel(event: AMIEvent) -> Newchannel:
-    t, uid, lid, state, cid = _snapshot(event)
+def _newchannel(event: AMIEvent, at: float) -> Newchannel:
     h = event.headers
-    return Newchannel(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
+    return _NEWCHANNEL(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
         channel=h.get("Channel", ""),
         caller_id_num=h.get("CallerIDNum", ""),
         caller_id_name=h.get("CallerIDName", ""),
     )
 
 
-def _core_show_channel(event: AMIEvent) -> CoreShowChannel:
-    t, uid, lid, state, cid = _snapshot(event)
+def _core_show_channel(event: AMIEvent, at: float) -> CoreShowChannel:
     h = event.headers
     queue = ""
     if h.get("Application") == "Queue":
         queue = h.get("ApplicationData", "").split(",", 1)[0].strip()
-    return CoreShowChannel(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
+    return _CORE_SHOW_CHANNEL(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
         channel=h.get("Channel", ""),
         caller_id_num=h.get("CallerIDNum", ""),
         caller_id_name=h.get("CallerIDName", ""),
@@ -223,79 +238,83 @@ def _core_show_channel(event: AMIEvent) -> CoreShowChannel:
     )
 
 
-def _bare(cls: type[ChannelEvent]) -> Callable[[AMIEvent], ChannelEvent]:
+def _bare(cls: type[ChannelEvent]) -> Callable[[AMIEvent, float], ChannelEvent]:
     """The parser of an event read only for its channel snapshot (Newstate, BridgeEnter)."""
+    make = maker(cls)
 
-    def parse(event: AMIEvent) -> ChannelEvent:
-        t, uid, lid, state, cid = _snapshot(event)
-        return cls(time=t, uniqueid=uid, linkedid=lid, channel_state=state, customer_id=cid)
+    def parse(event: AMIEvent, at: float) -> ChannelEvent:
+        h = event.headers
+        return make(
+            time=at,
+            uniqueid=h.get("Uniqueid", ""),
+            linkedid=h.get("Linkedid", ""),
+            channel_state=h.get("ChannelState", ""),
+            customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
+        )
 
     return parse
 
 
-def _new_callerid(event: AMIEvent) -> NewCallerid:
-    t, uid, lid, state, cid = _snapshot(event)
+def _new_callerid(event: AMIEvent, at: float) -> NewCallerid:
     h = event.headers
-    return NewCallerid(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
+    return _NEW_CALLERID(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
         caller_id_num=h.get("CallerIDNum", ""),
         caller_id_name=h.get("CallerIDName", ""),
     )
 
 
-def _rename(event: AMIEvent) -> Rename:
-    t, uid, lid, state, cid = _snapshot(event)
-    return Rename(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
-        new_name=event.headers.get("Newname", ""),
+def _rename(event: AMIEvent, at: float) -> Rename:
+    h = event.headers
+    return _RENAME(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
+        new_name=h.get("Newname", ""),
     )
 
 
-def _hangup(event: AMIEvent) -> Hangup:
-    t, uid, lid, state, cid = _snapshot(event)
-    cause = event.headers.get("Cause", "")
-    return Hangup(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
+def _hangup(event: AMIEvent, at: float) -> Hangup:
+    h = event.headers
+    cause = h.get("Cause", "")
+    return _HANGUP(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
         cause=int(cause) if cause.isdecimal() else None,
     )
 
 
-def _dial_end(event: AMIEvent) -> DialEnd:
-    t, uid, lid, state, cid = _snapshot(event)
+def _dial_end(event: AMIEvent, at: float) -> DialEnd:
     h = event.headers
-    return DialEnd(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
+    return _DIAL_END(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
         dial_status=h.get("DialStatus", ""),
         dest_channel=h.get("DestChannel", ""),
         dest_uniqueid=h.get("DestUniqueid", ""),
     )
 
 
-def _queue_caller_join(event: AMIEvent) -> QueueCallerJoin:
-    t, uid, lid, state, cid = _snapshot(event)
+def _queue_caller_join(event: AMIEvent, at: float) -> QueueCallerJoin:
     h = event.headers
-    return QueueCallerJoin(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
+    return _QUEUE_CALLER_JOIN(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
         queue=h.get("Queue", ""),
         position=_whole(h.get("Position")),
         caller_id_num=h.get("CallerIDNum", ""),
@@ -304,88 +323,92 @@ def _queue_caller_join(event: AMIEvent) -> QueueCallerJoin:
     )
 
 
-def _queue_caller_abandon(event: AMIEvent) -> QueueCallerAbandon:
-    t, uid, lid, state, cid = _snapshot(event)
+def _queue_caller_abandon(event: AMIEvent, at: float) -> QueueCallerAbandon:
     h = event.headers
-    return QueueCallerAbandon(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
+    return _QUEUE_CALLER_ABANDON(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
         queue=h.get("Queue", ""),
         hold_time=number(h.get("HoldTime")),
     )
 
 
-def _queue_caller_leave(event: AMIEvent) -> QueueCallerLeave:
-    t, uid, lid, state, cid = _snapshot(event)
-    return QueueCallerLeave(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
-        queue=event.headers.get("Queue", ""),
+def _queue_caller_leave(event: AMIEvent, at: float) -> QueueCallerLeave:
+    h = event.headers
+    return _QUEUE_CALLER_LEAVE(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
+        queue=h.get("Queue", ""),
     )
 
 
-def _agent(cls: type[AgentEvent]) -> Callable[[AMIEvent], AgentEvent]:
-    def parse(event: AMIEvent) -> AgentEvent:
-        t, uid, lid, state, cid = _snapshot(event)
+def _agent(cls: type[AgentEvent]) -> Callable[[AMIEvent, float], AgentEvent]:
+    make = maker(cls)
+
+    def parse(event: AMIEvent, at: float) -> AgentEvent:
         h = event.headers
-        return cls(
-            time=t,
-            uniqueid=uid,
-            linkedid=lid,
-            channel_state=state,
-            customer_id=cid,
+        return make(
+            time=at,
+            uniqueid=h.get("Uniqueid", ""),
+            linkedid=h.get("Linkedid", ""),
+            channel_state=h.get("ChannelState", ""),
+            customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
             queue=h.get("Queue", ""),
             interface=h.get("Interface", ""),
             member_name=h.get("MemberName", ""),
             location=h.get("Location", ""),
             name=h.get("Name", ""),
             dest_uniqueid=h.get("DestUniqueid", ""),
-            hold_time=number(h.get("HoldTime")),
-            talk_time=number(h.get("TalkTime")),
+            hold_time=number(hold) if (hold := h.get("HoldTime")) else None,  # not on all
+            talk_time=number(talk) if (talk := h.get("TalkTime")) else None,
         )
 
     return parse
 
 
-def _member(cls: type[MemberEvent]) -> Callable[[AMIEvent], MemberEvent]:
-    def parse(event: AMIEvent) -> MemberEvent:
+def _member(cls: type[MemberEvent]) -> Callable[[AMIEvent, float], MemberEvent]:
+    make = maker(cls)
+
+    def parse(event: AMIEvent, at: float) -> MemberEvent:
         h = event.headers
         status = h.get("Status")
         wrapup = h.get("Wrapuptime")
-        return cls(
-            time=event.time,
+        paused = h.get("Paused")
+        in_call = h.get("InCall")
+        return make(
+            time=at,
             queue=h.get("Queue", ""),
             interface=h.get("Interface", ""),
             member_name=h.get("MemberName", ""),
             location=h.get("Location", ""),
             name=h.get("Name", ""),
             device_state=None if status is None else _whole_or(status, -1),
-            paused=_flag(h, "Paused"),
+            paused=None if paused is None else paused.strip() == "1",
             paused_reason=h.get("PausedReason", "").strip(),
             wrapup=None if wrapup is None else float(_whole_or(wrapup, 0)),
-            in_call=_flag(h, "InCall"),
+            in_call=None if in_call is None else in_call.strip() == "1",
         )
 
     return parse
 
 
-def _queue_params(event: AMIEvent) -> QueueParams:
+def _queue_params(event: AMIEvent, at: float) -> QueueParams:
     h = event.headers
     return QueueParams(
-        time=event.time, queue=h.get("Queue", ""), service_level=number(h.get("ServiceLevel"))
+        time=at, queue=h.get("Queue", ""), service_level=number(h.get("ServiceLevel"))
     )
 
 
-def _queue_entry(event: AMIEvent) -> QueueEntry:
+def _queue_entry(event: AMIEvent, at: float) -> QueueEntry:
     h = event.headers
     return QueueEntry(
-        time=event.time,
+        time=at,
         queue=h.get("Queue", ""),
         position=_whole(h.get("Position")),
         uniqueid=h.get("Uniqueid", ""),
@@ -397,42 +420,40 @@ def _queue_entry(event: AMIEvent) -> QueueEntry:
     )
 
 
-def _queue_result(event: AMIEvent) -> QueueResult:
-    t, uid, lid, state, cid = _snapshot(event)
+def _queue_result(event: AMIEvent, at: float) -> QueueResult:
     h = event.headers
-    return QueueResult(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
+    return _QUEUE_RESULT(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
         queue=h.get("Queue", "").strip(),
         status=h.get("Status", "").strip().upper(),
     )
 
 
-def _ivr_step(event: AMIEvent) -> IvrStep:
-    t, uid, lid, state, cid = _snapshot(event)
-    return IvrStep(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
-        step=event.headers.get("Step", "").strip(),
+def _ivr_step(event: AMIEvent, at: float) -> IvrStep:
+    h = event.headers
+    return _IVR_STEP(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
+        step=h.get("Step", "").strip(),
     )
 
 
-def _customer_identified(event: AMIEvent) -> CustomerIdentified:
-    t, uid, lid, state, cid = _snapshot(event)
+def _customer_identified(event: AMIEvent, at: float) -> CustomerIdentified:
     h = event.headers
     reasons = h.get("Reasons", "")
-    return CustomerIdentified(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
+    return _CUSTOMER_IDENTIFIED(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
         dialect=h.get("Dialect", ""),
         dialect_source=h.get("DialectSource", ""),
         queue_prio=_whole(h.get("QueuePrio")),
@@ -441,32 +462,32 @@ def _customer_identified(event: AMIEvent) -> CustomerIdentified:
     )
 
 
-def _survey_result(event: AMIEvent) -> SurveyResult:
-    t, uid, lid, state, cid = _snapshot(event)
-    score = event.headers.get("Score", "").strip()
-    return SurveyResult(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
+def _survey_result(event: AMIEvent, at: float) -> SurveyResult:
+    h = event.headers
+    score = h.get("Score", "").strip()
+    return _SURVEY_RESULT(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
         score=int(score) if score in ("1", "2", "3") else None,
     )
 
 
-def _account_manager(event: AMIEvent) -> AccountManager:
-    t, uid, lid, state, cid = _snapshot(event)
-    return AccountManager(
-        time=t,
-        uniqueid=uid,
-        linkedid=lid,
-        channel_state=state,
-        customer_id=cid,
-        agent=event.headers.get("Agent", "").strip(),
+def _account_manager(event: AMIEvent, at: float) -> AccountManager:
+    h = event.headers
+    return _ACCOUNT_MANAGER(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
+        agent=h.get("Agent", "").strip(),
     )
 
 
-_USER_EVENTS: Final[dict[str, Callable[[AMIEvent], TypedEvent]]] = {
+_USER_EVENTS: Final[dict[str, Callable[[AMIEvent, float], TypedEvent]]] = {
     "QueueResult": _queue_result,
     "IvrStep": _ivr_step,
     "CustomerIdentified": _customer_identified,
@@ -475,21 +496,21 @@ _USER_EVENTS: Final[dict[str, Callable[[AMIEvent], TypedEvent]]] = {
 }
 
 
-def _user_event(event: AMIEvent) -> TypedEvent | None:
+def _user_event(event: AMIEvent, at: float) -> TypedEvent | None:
     parse = _USER_EVENTS.get(event.headers.get("UserEvent", ""))
-    return None if parse is None else parse(event)
+    return None if parse is None else parse(event, at)
 
 
-def _hotline_resync(event: AMIEvent) -> HotlineResync:
+def _hotline_resync(event: AMIEvent, at: float) -> HotlineResync:
     raw = event.headers.get("Uniqueids")
-    return HotlineResync(time=event.time, alive=None if raw is None else frozenset(raw.split()))
+    return HotlineResync(time=at, alive=None if raw is None else frozenset(raw.split()))
 
 
-def _hotline_disconnected(event: AMIEvent) -> HotlineDisconnected:
-    return HotlineDisconnected(time=event.time, reason=event.headers.get("Reason", ""))
+def _hotline_disconnected(event: AMIEvent, at: float) -> HotlineDisconnected:
+    return HotlineDisconnected(time=at, reason=event.headers.get("Reason", ""))
 
 
-_PARSERS: Final[dict[str, Callable[[AMIEvent], TypedEvent | None]]] = {
+_PARSERS: Final[dict[str, Callable[[AMIEvent, float], TypedEvent | None]]] = {
     "Newchannel": _newchannel,
     "CoreShowChannel": _core_show_channel,
     "Newstate": _bare(Newstate),
@@ -525,4 +546,4 @@ def parse_typed(event: AMIEvent) -> TypedEvent | None:
     Prefer ``event.typed``, which parses once and keeps the result on the event.
     """
     parse = _PARSERS.get(event.name)
-    return None if parse is None else parse(event)
+    return None if parse is None else parse(event, _stamp(event.headers, event.received))

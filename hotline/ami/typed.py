@@ -27,8 +27,9 @@ consumer decides whether to skip the event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 
 from hotline.types import NO_VALUE
 
@@ -68,6 +69,7 @@ __all__ = [
     "SurveyResult",
     "TypedEvent",
     "known",
+    "maker",
     "number",
 ]
 
@@ -382,6 +384,8 @@ class HotlineDisconnected(TypedEvent):
 
 # -- construction -------------------------------------------------------------------------
 
+_T = TypeVar("_T", bound=TypedEvent)
+
 
 def _fast_init(cls: type[TypedEvent]) -> None:
     """Give a typed event class an ``__init__`` that stores its fields through the slots.
@@ -402,6 +406,38 @@ def _fast_init(cls: type[TypedEvent]) -> None:
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     setattr(cls, "__init__", init)  # noqa: B010 (mypy refuses to assign to a method)
+
+
+def maker(cls: type[_T]) -> Callable[..., _T]:
+    """A constructor of ``cls`` for the parsers: the class's keyword-only signature.
+
+    The parsers build one event per AMI event the consumers read, and storing a field
+    of a frozen class costs a call through the slot's descriptor (the class's own
+    ``__setattr__`` refuses), several times a plain attribute store. So the instance is
+    built as a private subclass that adds no slot and keeps the plain ``__setattr__``,
+    with plain stores, then given its class, which Python allows between classes of the
+    same layout. The result is the instance ``cls(...)`` builds (same class, slots and
+    values, as frozen), and without the type call either.
+    """
+    names = [f.name for f in fields(cls)]
+    builder = type(
+        f"_{cls.__name__}Builder",
+        (cls,),
+        {
+            "__slots__": (),
+            "__setattr__": object.__setattr__,  # both: together they are one type slot
+            "__delattr__": object.__delattr__,
+        },
+    )
+    namespace: dict[str, Any] = {"_new": object.__new__, "_builder": builder, "_cls": cls}
+    source = (
+        f"def make(*, {', '.join(names)}):\n    self = _new(_builder)\n"
+        + "".join(f"    self.{name} = {name}\n" for name in names)
+        + "    self.__class__ = _cls\n    return self\n"
+    )
+    exec(source, namespace)  # fixed names only, as in _fast_init
+    make: Callable[..., _T] = namespace["make"]
+    return make
 
 
 for _name in __all__:  # every concrete event class: the ones naming their AMI event

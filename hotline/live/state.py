@@ -193,9 +193,9 @@ class LiveState:
             return []
         out: list[Change] = []
         try:
-            t = self._time(event.time)
+            typed = event.typed  # its time is the event's, already read
+            t = self._time(event.time if typed is None else typed.time)
             self._roll(t, out)
-            typed = event.typed
             handler = None if typed is None else self._handlers.get(type(typed))
             if handler is not None:
                 handler(typed, t, out)

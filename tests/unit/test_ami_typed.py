@@ -263,3 +263,18 @@ def test_known_and_number() -> None:
         12.0,
         3.5,
     ]
+
+
+def test_maker_builds_what_the_class_builds() -> None:
+    with pytest.raises(TypeError):
+        typed_module.maker(Hangup)(1.0)  # keywords only, as the class
+    for ami in every_kind():
+        typed = parse_typed(ami)
+        assert typed is not None
+        cls = type(typed)
+        values = {f.name: getattr(typed, f.name) for f in dataclasses.fields(typed)}
+        built = typed_module.maker(cls)(**values)
+        assert type(built) is cls and built == cls(**values) == typed
+        assert not hasattr(built, "__dict__")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            built.time = 0.0  # type: ignore[misc]
