@@ -53,7 +53,6 @@ from hotline.ami.typed import (
     Rename,
     SurveyResult,
     TypedEvent,
-    maker,
     number,
 )
 
@@ -186,28 +185,13 @@ _NO_VARS: Final[dict[str, str]] = {}  # never written: the snapshot when none wa
 
 # Every channel event starts with the snapshot Asterisk attaches to it: time, Uniqueid,
 # Linkedid, ChannelState and CUSTOMER_ID (ChannelEvent's fields). The parsers spell it
-# out and build through typed.maker: one event is parsed per AMI event the consumers
-# read, so no intermediate tuple, no extra call, no descriptor call per field.
-
-_NEWCHANNEL: Final = maker(Newchannel)
-_CORE_SHOW_CHANNEL: Final = maker(CoreShowChannel)
-_NEW_CALLERID: Final = maker(NewCallerid)
-_RENAME: Final = maker(Rename)
-_HANGUP: Final = maker(Hangup)
-_DIAL_END: Final = maker(DialEnd)
-_QUEUE_CALLER_JOIN: Final = maker(QueueCallerJoin)
-_QUEUE_CALLER_ABANDON: Final = maker(QueueCallerAbandon)
-_QUEUE_CALLER_LEAVE: Final = maker(QueueCallerLeave)
-_QUEUE_RESULT: Final = maker(QueueResult)
-_IVR_STEP: Final = maker(IvrStep)
-_CUSTOMER_IDENTIFIED: Final = maker(CustomerIdentified)
-_SURVEY_RESULT: Final = maker(SurveyResult)
-_ACCOUNT_MANAGER: Final = maker(AccountManager)
+# out: one event is parsed per AMI event the consumers read, so no intermediate tuple
+# and no extra call.
 
 
 def _newchannel(event: AMIEvent, at: float) -> Newchannel:
     h = event.headers
-    return _NEWCHANNEL(
+    return Newchannel(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -224,7 +208,7 @@ def _core_show_channel(event: AMIEvent, at: float) -> CoreShowChannel:
     queue = ""
     if h.get("Application") == "Queue":
         queue = h.get("ApplicationData", "").split(",", 1)[0].strip()
-    return _CORE_SHOW_CHANNEL(
+    return CoreShowChannel(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -240,11 +224,10 @@ def _core_show_channel(event: AMIEvent, at: float) -> CoreShowChannel:
 
 def _bare(cls: type[ChannelEvent]) -> Callable[[AMIEvent, float], ChannelEvent]:
     """The parser of an event read only for its channel snapshot (Newstate, BridgeEnter)."""
-    make = maker(cls)
 
     def parse(event: AMIEvent, at: float) -> ChannelEvent:
         h = event.headers
-        return make(
+        return cls(
             time=at,
             uniqueid=h.get("Uniqueid", ""),
             linkedid=h.get("Linkedid", ""),
@@ -257,7 +240,7 @@ def _bare(cls: type[ChannelEvent]) -> Callable[[AMIEvent, float], ChannelEvent]:
 
 def _new_callerid(event: AMIEvent, at: float) -> NewCallerid:
     h = event.headers
-    return _NEW_CALLERID(
+    return NewCallerid(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -270,7 +253,7 @@ def _new_callerid(event: AMIEvent, at: float) -> NewCallerid:
 
 def _rename(event: AMIEvent, at: float) -> Rename:
     h = event.headers
-    return _RENAME(
+    return Rename(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -283,7 +266,7 @@ def _rename(event: AMIEvent, at: float) -> Rename:
 def _hangup(event: AMIEvent, at: float) -> Hangup:
     h = event.headers
     cause = h.get("Cause", "")
-    return _HANGUP(
+    return Hangup(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -295,7 +278,7 @@ def _hangup(event: AMIEvent, at: float) -> Hangup:
 
 def _dial_end(event: AMIEvent, at: float) -> DialEnd:
     h = event.headers
-    return _DIAL_END(
+    return DialEnd(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -309,7 +292,7 @@ def _dial_end(event: AMIEvent, at: float) -> DialEnd:
 
 def _queue_caller_join(event: AMIEvent, at: float) -> QueueCallerJoin:
     h = event.headers
-    return _QUEUE_CALLER_JOIN(
+    return QueueCallerJoin(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -325,7 +308,7 @@ def _queue_caller_join(event: AMIEvent, at: float) -> QueueCallerJoin:
 
 def _queue_caller_abandon(event: AMIEvent, at: float) -> QueueCallerAbandon:
     h = event.headers
-    return _QUEUE_CALLER_ABANDON(
+    return QueueCallerAbandon(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -338,7 +321,7 @@ def _queue_caller_abandon(event: AMIEvent, at: float) -> QueueCallerAbandon:
 
 def _queue_caller_leave(event: AMIEvent, at: float) -> QueueCallerLeave:
     h = event.headers
-    return _QUEUE_CALLER_LEAVE(
+    return QueueCallerLeave(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -349,11 +332,10 @@ def _queue_caller_leave(event: AMIEvent, at: float) -> QueueCallerLeave:
 
 
 def _agent(cls: type[AgentEvent]) -> Callable[[AMIEvent, float], AgentEvent]:
-    make = maker(cls)
 
     def parse(event: AMIEvent, at: float) -> AgentEvent:
         h = event.headers
-        return make(
+        return cls(
             time=at,
             uniqueid=h.get("Uniqueid", ""),
             linkedid=h.get("Linkedid", ""),
@@ -373,7 +355,6 @@ def _agent(cls: type[AgentEvent]) -> Callable[[AMIEvent, float], AgentEvent]:
 
 
 def _member(cls: type[MemberEvent]) -> Callable[[AMIEvent, float], MemberEvent]:
-    make = maker(cls)
 
     def parse(event: AMIEvent, at: float) -> MemberEvent:
         h = event.headers
@@ -381,7 +362,7 @@ def _member(cls: type[MemberEvent]) -> Callable[[AMIEvent, float], MemberEvent]:
         wrapup = h.get("Wrapuptime")
         paused = h.get("Paused")
         in_call = h.get("InCall")
-        return make(
+        return cls(
             time=at,
             queue=h.get("Queue", ""),
             interface=h.get("Interface", ""),
@@ -422,7 +403,7 @@ def _queue_entry(event: AMIEvent, at: float) -> QueueEntry:
 
 def _queue_result(event: AMIEvent, at: float) -> QueueResult:
     h = event.headers
-    return _QUEUE_RESULT(
+    return QueueResult(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -435,7 +416,7 @@ def _queue_result(event: AMIEvent, at: float) -> QueueResult:
 
 def _ivr_step(event: AMIEvent, at: float) -> IvrStep:
     h = event.headers
-    return _IVR_STEP(
+    return IvrStep(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -448,7 +429,7 @@ def _ivr_step(event: AMIEvent, at: float) -> IvrStep:
 def _customer_identified(event: AMIEvent, at: float) -> CustomerIdentified:
     h = event.headers
     reasons = h.get("Reasons", "")
-    return _CUSTOMER_IDENTIFIED(
+    return CustomerIdentified(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -465,7 +446,7 @@ def _customer_identified(event: AMIEvent, at: float) -> CustomerIdentified:
 def _survey_result(event: AMIEvent, at: float) -> SurveyResult:
     h = event.headers
     score = h.get("Score", "").strip()
-    return _SURVEY_RESULT(
+    return SurveyResult(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -477,7 +458,7 @@ def _survey_result(event: AMIEvent, at: float) -> SurveyResult:
 
 def _account_manager(event: AMIEvent, at: float) -> AccountManager:
     h = event.headers
-    return _ACCOUNT_MANAGER(
+    return AccountManager(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),

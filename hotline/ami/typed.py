@@ -27,9 +27,8 @@ consumer decides whether to skip the event.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Final, TypeVar
+from dataclasses import dataclass
+from typing import ClassVar, Final, TypeVar, dataclass_transform
 
 from hotline.types import NO_VALUE
 
@@ -68,8 +67,8 @@ __all__ = [
     "Rename",
     "SurveyResult",
     "TypedEvent",
+    "event_class",
     "known",
-    "maker",
     "number",
 ]
 
@@ -93,10 +92,30 @@ def number(value: str | None) -> float | None:
     return parsed if parsed == parsed and abs(parsed) < 1e12 else None  # NaN, inf
 
 
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True)
+def event_class(cls: type[_T]) -> type[_T]:
+    """A typed event class: keyword-only, slotted, and read-only to the type checker.
+
+    Why not ``dataclass(frozen=True)``: its ``__init__`` stores every field through
+    ``object.__setattr__``, since the class's own refuses, and that made building the
+    event cost more than the raw header reads it replaced, on the bridge's hot path
+    (docs/benchmarks.md, "AMI consumer path"). So the run-time class is a plain slotted
+    dataclass with plain stores, and immutability is the type checker's rule instead:
+    ``dataclass_transform(frozen_default=True)`` tells mypy these classes are frozen, so
+    assigning a field anywhere in the code fails ``make test``
+    (tests/unit/test_ami_typed.py checks that too). ``unsafe_hash`` keeps them hashable,
+    as frozen values are.
+    """
+    return dataclass(slots=True, kw_only=True, unsafe_hash=True)(cls)
+
+
 # -- the events ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class TypedEvent:
     """Any typed event. ``time`` is :attr:`AMIEvent.time` (Asterisk's ``Timestamp``)."""
 
@@ -105,7 +124,7 @@ class TypedEvent:
     time: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class ChannelEvent(TypedEvent):
     """An event about one channel, with the snapshot Asterisk attaches to every such event."""
 
@@ -115,7 +134,7 @@ class ChannelEvent(TypedEvent):
     customer_id: str | None  # the CUSTOMER_ID channel variable, once the IVR has set it
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class Newchannel(ChannelEvent):
     EVENT: ClassVar[str] = "Newchannel"
 
@@ -124,7 +143,7 @@ class Newchannel(ChannelEvent):
     caller_id_name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class CoreShowChannel(ChannelEvent):
     """One channel of a ``CoreShowChannels`` listing (a resync after reconnecting)."""
 
@@ -137,17 +156,17 @@ class CoreShowChannel(ChannelEvent):
     queue: str  # the queue it waits in when its application is Queue(), else ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class Newstate(ChannelEvent):
     EVENT: ClassVar[str] = "Newstate"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class BridgeEnter(ChannelEvent):
     EVENT: ClassVar[str] = "BridgeEnter"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class NewCallerid(ChannelEvent):
     EVENT: ClassVar[str] = "NewCallerid"
 
@@ -155,21 +174,21 @@ class NewCallerid(ChannelEvent):
     caller_id_name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class Rename(ChannelEvent):
     EVENT: ClassVar[str] = "Rename"
 
     new_name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class Hangup(ChannelEvent):
     EVENT: ClassVar[str] = "Hangup"
 
     cause: int | None  # Q.850 cause code
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class DialEnd(ChannelEvent):
     EVENT: ClassVar[str] = "DialEnd"
 
@@ -178,7 +197,7 @@ class DialEnd(ChannelEvent):
     dest_uniqueid: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class QueueCallerJoin(ChannelEvent):
     EVENT: ClassVar[str] = "QueueCallerJoin"
 
@@ -189,7 +208,7 @@ class QueueCallerJoin(ChannelEvent):
     dialect: str | None  # the DIALECT channel variable: what routing settled on
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class QueueCallerAbandon(ChannelEvent):
     """Raised for timeouts, leave-empty and withdraw too: not by itself an abandon."""
 
@@ -199,14 +218,14 @@ class QueueCallerAbandon(ChannelEvent):
     hold_time: float | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class QueueCallerLeave(ChannelEvent):
     EVENT: ClassVar[str] = "QueueCallerLeave"
 
     queue: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class AgentEvent(ChannelEvent):
     """A queue member's part in a caller's call; the channel fields are the caller's.
 
@@ -224,27 +243,27 @@ class AgentEvent(ChannelEvent):
     talk_time: float | None  # whole seconds talked (AgentComplete)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class AgentCalled(AgentEvent):
     EVENT: ClassVar[str] = "AgentCalled"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class AgentRingNoAnswer(AgentEvent):
     EVENT: ClassVar[str] = "AgentRingNoAnswer"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class AgentConnect(AgentEvent):
     EVENT: ClassVar[str] = "AgentConnect"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class AgentComplete(AgentEvent):
     EVENT: ClassVar[str] = "AgentComplete"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class MemberEvent(TypedEvent):
     """A queue member's state: QueueMember* events and the ``QueueMember`` reply item.
 
@@ -263,34 +282,34 @@ class MemberEvent(TypedEvent):
     in_call: bool | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class QueueMemberStatus(MemberEvent):
     EVENT: ClassVar[str] = "QueueMemberStatus"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class QueueMemberAdded(MemberEvent):
     EVENT: ClassVar[str] = "QueueMemberAdded"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class QueueMemberPause(MemberEvent):
     EVENT: ClassVar[str] = "QueueMemberPause"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class QueueMemberRemoved(MemberEvent):
     EVENT: ClassVar[str] = "QueueMemberRemoved"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class QueueMember(MemberEvent):
     """A member in a ``QueueStatus`` reply."""
 
     EVENT: ClassVar[str] = "QueueMember"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class QueueParams(TypedEvent):
     """A queue in a ``QueueStatus`` reply."""
 
@@ -300,7 +319,7 @@ class QueueParams(TypedEvent):
     service_level: float | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class QueueEntry(TypedEvent):
     """A waiting caller in a ``QueueStatus`` reply (it carries no Linkedid)."""
 
@@ -319,7 +338,7 @@ class QueueEntry(TypedEvent):
 # Dialplan UserEvents (docs/call-log.md): the body is what the dialplan wrote, stripped.
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class QueueResult(ChannelEvent):
     """``UserEvent(QueueResult,Queue: q,Status: ${QUEUESTATUS})`` after ``Queue()`` returns."""
 
@@ -329,14 +348,14 @@ class QueueResult(ChannelEvent):
     status: str  # upper-cased QUEUESTATUS; "" when missing
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class IvrStep(ChannelEvent):
     EVENT: ClassVar[str] = "UserEvent"
 
     step: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class CustomerIdentified(ChannelEvent):
     """The IVR's identify step: the routing decision, for the call log."""
 
@@ -349,14 +368,14 @@ class CustomerIdentified(ChannelEvent):
     candidates: int | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class SurveyResult(ChannelEvent):
     EVENT: ClassVar[str] = "UserEvent"
 
     score: int | None  # 1 非常满意, 2 满意, 3 不满意; None for any other key
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class AccountManager(ChannelEvent):
     """The dialplan is about to ring the customer's account manager directly."""
 
@@ -368,79 +387,15 @@ class AccountManager(ChannelEvent):
 # Synthetic events the bridge raises (hotline.ami.bridge RESYNC_EVENT, DISCONNECTED_EVENT).
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class HotlineResync(TypedEvent):
     EVENT: ClassVar[str] = "HotlineResync"
 
     alive: frozenset[str] | None  # Uniqueids of the live channels; None when not listed
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event_class
 class HotlineDisconnected(TypedEvent):
     EVENT: ClassVar[str] = "HotlineDisconnected"
 
     reason: str
-
-
-# -- construction -------------------------------------------------------------------------
-
-_T = TypeVar("_T", bound=TypedEvent)
-
-
-def _fast_init(cls: type[TypedEvent]) -> None:
-    """Give a typed event class an ``__init__`` that stores its fields through the slots.
-
-    The ``__init__`` that ``dataclass(frozen=True)`` writes calls ``object.__setattr__``
-    for every field, about a fifth of the whole parse, which runs for every event the
-    tracker reads on the bridge's hot path (bench/ami_throughput.py). This one has the
-    same keyword-only signature and stores the same values through the slots' own
-    descriptors, so the instance is the same and as frozen (assigning a field still
-    raises ``FrozenInstanceError``).
-    """
-    names = [f.name for f in fields(cls)]
-    namespace = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
-    source = f"def __init__(self, *, {', '.join(names)}):\n" + "".join(
-        f"    _set_{name}(self, {name})\n" for name in names
-    )
-    exec(source, namespace)  # as dataclasses itself does: one function, fixed names only
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    setattr(cls, "__init__", init)  # noqa: B010 (mypy refuses to assign to a method)
-
-
-def maker(cls: type[_T]) -> Callable[..., _T]:
-    """A constructor of ``cls`` for the parsers: the class's keyword-only signature.
-
-    The parsers build one event per AMI event the consumers read, and storing a field
-    of a frozen class costs a call through the slot's descriptor (the class's own
-    ``__setattr__`` refuses), several times a plain attribute store. So the instance is
-    built as a private subclass that adds no slot and keeps the plain ``__setattr__``,
-    with plain stores, then given its class, which Python allows between classes of the
-    same layout. The result is the instance ``cls(...)`` builds (same class, slots and
-    values, as frozen), and without the type call either.
-    """
-    names = [f.name for f in fields(cls)]
-    builder = type(
-        f"_{cls.__name__}Builder",
-        (cls,),
-        {
-            "__slots__": (),
-            "__setattr__": object.__setattr__,  # both: together they are one type slot
-            "__delattr__": object.__delattr__,
-        },
-    )
-    namespace: dict[str, Any] = {"_new": object.__new__, "_builder": builder, "_cls": cls}
-    source = (
-        f"def make(*, {', '.join(names)}):\n    self = _new(_builder)\n"
-        + "".join(f"    self.{name} = {name}\n" for name in names)
-        + "    self.__class__ = _cls\n    return self\n"
-    )
-    exec(source, namespace)  # fixed names only, as in _fast_init
-    make: Callable[..., _T] = namespace["make"]
-    return make
-
-
-for _name in __all__:  # every concrete event class: the ones naming their AMI event
-    _class = globals()[_name]
-    if isinstance(_class, type) and issubclass(_class, TypedEvent) and _class.EVENT:
-        _fast_init(_class)
