@@ -19,7 +19,7 @@ from typing import Final
 from hotline.ami.typed import UP, ChannelEvent, TypedEvent
 from hotline.calls.legs import Call, Leg
 from hotline.calls.phases import Step
-from hotline.calls.records import CallRecord
+from hotline.calls.records import CallRecord, SettledBy
 from hotline.phones import to_e164
 from hotline.types import NO_VALUE
 
@@ -180,7 +180,9 @@ class CallBook:
 
     def _finish(self, call: Call, at: float) -> CallRecord:
         self.counts["calls_closed"] += 1
-        return call.finish(at, self.short_abandon_seconds)
+        record = call.finish(at, self.short_abandon_seconds)
+        record.settled_by = SettledBy.LIVE
+        return record
 
     # -- merging ------------------------------------------------------------------------
 

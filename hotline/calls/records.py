@@ -11,6 +11,13 @@ import enum
 from dataclasses import asdict, dataclass, field
 
 
+class SettledBy(enum.StrEnum):
+    """Who wrote a row's final outcome: docs/reliability.md."""
+
+    LIVE = "live"  # the tracker saw the call's last leg hang up on AMI
+    RECONCILED = "reconciled"  # settled from Asterisk's record (CEL, queue_log)
+
+
 class Outcome(enum.StrEnum):
     """How a call ended; docs/call-log.md gives the rule for each."""
 
@@ -63,8 +70,13 @@ class CallRecord:
     # Set on the final record of a call that was bridged into an older one (transfer,
     # pickup): Asterisk gave both the older Linkedid, and that call's row carries on.
     merged_into: str | None = None
+    # Final records only: who settled the row, and for a call the system cut (Asterisk
+    # shut down or crashed, no record at all) why: "asterisk_shutdown", "asterisk_crash"...
+    settled_by: SettledBy | None = None
+    end_reason: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["outcome"] = str(self.outcome)
+        data["settled_by"] = None if self.settled_by is None else str(self.settled_by)
         return data

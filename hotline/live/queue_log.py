@@ -33,7 +33,7 @@ timestamps put it; cross-check tests should keep their scenarios clear of those 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -42,53 +42,17 @@ from zoneinfo import ZoneInfo
 from hotline.calls.outcomes import unanswered
 from hotline.calls.records import Outcome
 from hotline.live.model import COUNTED_OUTCOMES
+from hotline.record.entries import QueueLogEntry, parse_queue_log, parse_queue_log_line
 
 __all__ = ["QueueLogCounter", "QueueLogCounts", "QueueLogEntry", "count_queue_log", "parse"]
+
+parse = parse_queue_log  # the one parser lives with the record (hotline/record/entries.py)
 
 _OVERFLOW_EVENTS = frozenset(
     {"EXITEMPTY", "EXITWITHKEY", "WITHDRAW", "FULL", "JOINEMPTY", "JOINUNAVAIL"}
 )
 _COMPLETE_EVENTS = frozenset({"COMPLETECALLER", "COMPLETEAGENT"})
 _TRANSFER_EVENTS = frozenset({"TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"})
-
-
-@dataclass(frozen=True, slots=True)
-class QueueLogEntry:
-    time: float
-    callid: str
-    queue: str
-    agent: str
-    event: str
-    data: tuple[str, ...]
-
-    def field(self, index: int) -> str:
-        """``data<index>`` as Asterisk numbers them (1-based); "" when absent."""
-        return self.data[index - 1] if 0 < index <= len(self.data) else ""
-
-
-def parse_line(line: str) -> QueueLogEntry | None:
-    """One line, or None when it is not a queue_log line (never raises)."""
-    parts = line.rstrip("\r\n").split("|")
-    if len(parts) < 5:
-        return None
-    try:
-        stamp = float(parts[0])
-    except ValueError:
-        return None
-    if not math.isfinite(stamp) or stamp < 0:
-        return None
-    event = parts[4].strip().upper()
-    if not event:
-        return None
-    return QueueLogEntry(stamp, parts[1], parts[2], parts[3], event, tuple(parts[5:]))
-
-
-def parse(lines: Iterable[str]) -> Iterator[QueueLogEntry]:
-    """The parseable lines; the rest are dropped (count them with :class:`QueueLogCounter`)."""
-    for line in lines:
-        entry = parse_line(line)
-        if entry is not None:
-            yield entry
 
 
 def _seconds(value: str) -> float | None:
@@ -184,7 +148,7 @@ class QueueLogCounter:
     def feed_lines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.lines += 1
-            entry = parse_line(line)
+            entry = parse_queue_log_line(line)
             if entry is None:
                 if line.strip():
                     self.skipped += 1

@@ -10,6 +10,7 @@ import one another):
     hotline.service                  the running service: AMI fan-out, call-log writer, AGI
     hotline.ivr                      the IVR's wiring: flows + routing + the pop
     screenpop | hotline.live | hotline.agents
+    hotline.record                   Asterisk's own record (CEL, queue_log), the reconciler
     hotline.calls                    call tracking and the call log
     hotline.customers                the national record: number owners, customer view
     hotline.matching                 caller matching (names, places, addresses)
@@ -63,6 +64,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("hotline.service",),
     ("hotline.ivr",),
     ("screenpop", "hotline.live", "hotline.agents"),
+    ("hotline.record",),
     ("hotline.calls",),
     ("hotline.customers",),
     ("hotline.matching",),

@@ -21,9 +21,9 @@ from hotline.live.queue_log import (
     QueueLogEntry,
     count_queue_log,
     parse,
-    parse_line,
 )
 from hotline.live.state import LiveState
+from hotline.record.entries import parse_queue_log_line as parse_line
 from tests.support.replay import final_records, read_ami
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
