@@ -58,6 +58,11 @@ class LabConfig:
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
     trunk_out_port: int = 15060  # where call-backs to customers go (a SIPp phone in the lab)
+    # A party that vanishes without a BYE (crashed phone, cut network) must not hold an
+    # agent or a queue slot forever: pjsip.conf rtp_timeout / rtp_timeout_hold / timers.
+    rtp_timeout: int = 30  # seconds without RTP on a call not on hold
+    rtp_timeout_hold: int = 300  # ... on hold (music on hold sends nothing back)
+    session_timers_expires: int = 1800  # RFC 4028 session refresh interval, seconds
 
     @classmethod
     def default(
@@ -117,6 +122,9 @@ def render(config: LabConfig) -> dict[str, str]:
         "agi_host": config.agi_host,
         "agi_port": config.agi_port,
         "trunk_out_port": config.trunk_out_port,
+        "rtp_timeout": config.rtp_timeout,
+        "rtp_timeout_hold": config.rtp_timeout_hold,
+        "session_timers_expires": config.session_timers_expires,
     }
     return {
         path.name: env.get_template(path.name).render(context)

@@ -72,6 +72,16 @@ class CallService:
         self.records_written = 0
         self.write_failures = 0
         self.last_write_error: str | None = None
+        # The call log's health as the reconciler last measured it (docs/reliability.md):
+        # kept here so /api/health answers without reading the database.
+        self.record: dict[str, object] = {
+            "open_rows": None,
+            "rows_reconciled": 0,
+            "oldest_unsettled_at": None,
+            "lag_seconds": None,
+            "last_run_at": None,
+            "last_error": None,
+        }
 
     # -- pipeline ------------------------------------------------------------------
     def _on_event(self, event: AMIEvent) -> None:
@@ -212,6 +222,10 @@ class CallService:
             await asyncio.sleep(0.02)
 
     # -- status --------------------------------------------------------------------
+    def record_status(self) -> dict[str, object]:
+        """Open rows, rows reconciled, the oldest unsettled row, the lag: no database read."""
+        return dict(self.record)
+
     def ami_status(self) -> dict[str, object]:
         status = dict(self.bridge.stats())
         status.update(
