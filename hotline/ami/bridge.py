@@ -57,6 +57,16 @@ class AMIActionTimeoutError(TimeoutError):
     """An action got no complete answer in time; it was withdrawn, not left to resend."""
 
 
+def _plain(message: Any) -> dict[str, str]:
+    """A panoramisk message's headers as text (a repeated header keeps its last value)."""
+    headers: dict[str, str] = {}
+    for key, value in message.items():
+        if isinstance(value, list):
+            value = value[-1] if value else ""
+        headers[str(key)] = str(value)
+    return headers
+
+
 class AMIBridge:
     """Owns the AMI connection; see the module docstring for the guarantees.
 
@@ -467,10 +477,17 @@ class AMIBridge:
             return
         uniqueids: list[str] = []
         linkedids: list[str] = []
+        now = time.time()
         for item in act.responses:
             if item.get("Event") == "CoreShowChannel":
                 uniqueids.append(str(item.get("Uniqueid", "")))
                 linkedids.append(str(item.get("Linkedid", "")))
+                # The items carry our ActionID, so the protocol kept them from the sink
+                # (they answer an action); the tracker adopts the calls they describe,
+                # so they go to the consumer too, just before the marker.
+                self._queue.put_nowait(
+                    AMIEvent(name="CoreShowChannel", headers=_plain(item), received=now)
+                )
         self._resyncs += 1
         log.info("AMI resync: %d live channels", len(uniqueids))
         self._queue.put_nowait(

@@ -19,7 +19,7 @@ from typing import Final
 from hotline.ami.typed import UP, ChannelEvent, TypedEvent
 from hotline.calls.legs import Call, Leg
 from hotline.calls.phases import Step
-from hotline.calls.records import CallRecord, SettledBy
+from hotline.calls.records import CallRecord, Outcome, SettledBy
 from hotline.phones import to_e164
 from hotline.types import NO_VALUE
 
@@ -62,6 +62,9 @@ class CallBook:
         self.calls: dict[str, Call] = {}
         self.aliases: dict[str, str] = {}  # absorbed linkedid -> surviving call key
         self.gone: dict[str, None] = {}  # ordered set of recently hung-up uniqueids
+        # Linkedids of calls closed with a hole in their history, for the reconciler;
+        # the owner drains it (CallTracker.take_handovers).
+        self.handovers: list[str] = []
         self.counts: dict[str, int] = {
             "skipped": 0,
             "calls_opened": 0,
@@ -69,6 +72,7 @@ class CallBook:
             "merges": 0,
             "resyncs": 0,
             "disconnects": 0,
+            "handed_to_record": 0,
         }
 
     def count_skip(self, reason: SkipReason) -> None:
@@ -181,7 +185,14 @@ class CallBook:
     def _finish(self, call: Call, at: float) -> CallRecord:
         self.counts["calls_closed"] += 1
         record = call.finish(at, self.short_abandon_seconds)
-        record.settled_by = SettledBy.LIVE
+        if call.gap:
+            # What we saw is not the whole call: the row stays open for the reconciler
+            # (hotline/record/), which settles it from CEL and the queue_log.
+            record.outcome = Outcome.IN_PROGRESS
+            self.counts["handed_to_record"] += 1
+            self.handovers.append(record.linkedid)
+        else:
+            record.settled_by = SettledBy.LIVE
         return record
 
     # -- merging ------------------------------------------------------------------------

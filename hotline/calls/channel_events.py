@@ -102,6 +102,7 @@ def on_core_show_channel(book: CallBook, event: CoreShowChannel) -> list[CallRec
     call = book.open_call(
         uniqueid, event.channel, event.caller_id_num, event.caller_id_name, event.time - age
     )
+    call.gap = True  # what happened before we attached is in Asterisk's record only
     if event.queue:
         _adopt_queued(call, event.queue)
     book.locate(event, out)
@@ -170,6 +171,7 @@ def on_resync(book: CallBook, event: HotlineResync) -> list[CallRecord]:
     touched: dict[str, Call] = {}
     for leg in [leg for uid, leg in book.legs.items() if uid not in alive]:
         touched[leg.call.key] = leg.call
+        leg.call.gap = True  # it ended while we were away: its end is in the record
         book.forget_leg(leg, at)
     out = [book.close(call, at) for call in touched.values() if not call.legs]
     if out:
@@ -178,6 +180,9 @@ def on_resync(book: CallBook, event: HotlineResync) -> list[CallRecord]:
 
 
 def on_disconnected(book: CallBook, event: HotlineDisconnected) -> list[CallRecord]:
-    """Nothing to undo: state is kept and the resync after login reconciles it."""
+    """State is kept and the resync after login reconciles it; every open call now has a
+    hole in its history, so its end will be settled from Asterisk's record."""
     book.counts["disconnects"] += 1
+    for call in book.calls.values():
+        call.gap = True
     return []

@@ -51,6 +51,9 @@ class Call:
     talk_time: float | None = None  # AgentComplete TalkTime (s)
     last_ivr: tuple[float, str] | None = None  # to drop a duplicated IvrStep
     account_manager: str | None = None  # agent the dialplan rings before queueing
+    # Its history has a hole (the AMI link dropped while it was open, or a resync adopted
+    # it half-way), so its end is settled from Asterisk's record, not from what we saw.
+    gap: bool = False
 
     def step(self, step: Step) -> None:
         self.phase = advance(self.phase, step)

@@ -144,6 +144,11 @@ class CallTracker:
             self._book.count_skip(SkipReason.INTERNAL_ERROR)
             return []
 
+    def take_handovers(self) -> list[str]:
+        """Linkedids closed since the last call whose end the record must settle."""
+        handovers, self._book.handovers = self._book.handovers, []
+        return handovers
+
     def open_calls(self) -> list[CallRecord]:
         """Snapshots of the calls still open, oldest first (outcome ``in_progress``)."""
         return [call.snapshot() for call in self._book.calls.values()]

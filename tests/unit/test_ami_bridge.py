@@ -211,13 +211,21 @@ async def test_login_resync_then_live_events_in_order(fake: FakeAMI) -> None:
         assert await bridge.wait_connected(2)
         await seen.wait_for(lambda evs: any(e.name == "Newchannel" for e in evs))
         await fake.push(b"".join(frame(Event="Newstate", Uniqueid=f"9.{i}") for i in range(50)))
-        await seen.wait_for(lambda evs: len(evs) >= 53)
-        assert seen.names[:3] == ["FullyBooted", "HotlineResync", "Newchannel"]
-        resync = seen.events[1]
+        await seen.wait_for(lambda evs: len(evs) >= 55)
+        # The listing's items reach the consumer (the tracker adopts live calls from
+        # them), then the marker, then what came after the list.
+        assert seen.names[:5] == [
+            "FullyBooted",
+            "CoreShowChannel",
+            "CoreShowChannel",
+            "HotlineResync",
+            "Newchannel",
+        ]
+        assert [e["Uniqueid"] for e in seen.events[1:3]] == ["1700000000.1", "1700000000.2"]
+        resync = seen.events[3]
         assert resync["Uniqueids"] == "1700000000.1 1700000000.2"
         assert resync["Linkedids"] == "1700000000.1 1700000000.1"
-        assert [e.uniqueid for e in seen.events[3:]] == [f"9.{i}" for i in range(50)]
-        assert "CoreShowChannel" not in seen.names  # items belong to our action
+        assert [e.uniqueid for e in seen.events[5:]] == [f"9.{i}" for i in range(50)]
         assert hook_calls == [True]
         stats = bridge.stats()
         assert stats["connected"] is True

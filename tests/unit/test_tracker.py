@@ -550,7 +550,10 @@ def test_merge_direction_does_not_depend_on_which_side_reports_it() -> None:
     assert by_id["C"].merged_into is None
 
 
-def test_resync_closes_calls_that_ended_while_disconnected() -> None:
+def test_resync_hands_calls_that_ended_while_disconnected_to_the_record() -> None:
+    """What AMI missed is settled from Asterisk's record (hotline/record/), not guessed:
+    the answered call below used to be closed ``answered`` with a talk time stretched to
+    the resync, and a queued one ``abandoned`` whatever the queue did meanwhile."""
     answered = scenario(ANSWERED.split("69.0 | AgentComplete")[0])
     queued = rekey(scenario(ARRIVE), "-2", shift=1.0)
     resync = ami_table("""
@@ -559,18 +562,25 @@ def test_resync_closes_calls_that_ended_while_disconnected() -> None:
     100.0 | HotlineResync       | C-2       | C-2
     """)
     tracker, records = replay(interleave(answered, queued) + resync)
-    closed = [r for r in records if r.outcome is not Outcome.IN_PROGRESS]
-    assert [r.linkedid for r in closed] == ["C"]
-    record = closed[0]
-    assert record.outcome is Outcome.ANSWERED
-    assert record.ended_at == T0 + 100.0
-    assert record.talk_seconds == 91.0  # upper bound: we only know it ended by the resync
+    assert all(r.outcome is Outcome.IN_PROGRESS and r.settled_by is None for r in records)
+    assert records[-1].linkedid == "C" and records[-1].ended_at == T0 + 100.0
+    assert tracker.take_handovers() == ["C"]
+    assert tracker.take_handovers() == []  # drained
     assert [r.linkedid for r in tracker.open_calls()] == ["C-2"]
     assert tracker.stats["disconnects"] == 1 and tracker.stats["resyncs"] == 1
 
+    # C-2 was open across the gap: its end goes to the record too.
     later = rekey(ami_table("101.0 | Hangup | C | C | 6 | Cause=16"), "-2")
     record = replay(later, tracker)[1][-1]
-    assert record.outcome is Outcome.ABANDONED and record.ended_at == T0 + 101.0
+    assert record.outcome is Outcome.IN_PROGRESS and record.ended_at == T0 + 101.0
+    assert tracker.take_handovers() == ["C-2"]
+    assert tracker.stats["handed_to_record"] == 2
+
+
+def test_a_call_without_a_gap_is_settled_live() -> None:
+    tracker, records = replay(scenario(ANSWERED))
+    assert records[-1].outcome is Outcome.ANSWERED and records[-1].settled_by == "live"
+    assert tracker.take_handovers() == []
 
 
 def test_resync_keeps_a_call_with_a_live_leg_and_drops_dead_legs() -> None:
@@ -581,9 +591,12 @@ def test_resync_keeps_a_call_with_a_live_leg_and_drops_dead_legs() -> None:
     60.0  | Hangup        |
     """)
     resync[1].headers.update(Uniqueid="C", Linkedid="C", Cause="16")
-    record = replay(events + resync)[1][-1]
+    tracker, records = replay(events + resync)
+    record = records[-1]
     assert record.ended_at == T0 + 60.0
     assert record.talk_seconds == 41.0  # the agent leg was gone by the resync at 50.0
+    # a leg vanished unseen: the record settles the outcome
+    assert record.outcome is Outcome.IN_PROGRESS and tracker.take_handovers() == ["C"]
 
 
 def test_resync_without_its_list_closes_nothing() -> None:
@@ -603,10 +616,13 @@ def test_core_show_channel_adopts_a_call_in_queue() -> None:
     65.0 | Hangup          | A1       | C        | 6  | Cause=16
     65.0 | Hangup          | C        | C        | 6  | Cause=16
     """
-    record = final(scenario(text))
+    tracker, records = replay(scenario(text))
+    record = records[-1]
     assert record.arrived_at == T0 + 10.0
     assert record.queued_at == T0 + 10.0  # from HoldTime
-    assert record.outcome is Outcome.ANSWERED
+    # adopted half-way: the row stays open for the record, with what was seen
+    assert record.outcome is Outcome.IN_PROGRESS and tracker.take_handovers() == ["C"]
+    assert record.answered_at == T0 + 55.0 and record.agent == "m"
     assert record.wait_seconds == 45.0
     assert record.customer_id == 99
     assert record.queues == ["support-yue"]
