@@ -40,6 +40,62 @@ class LabQueue:
     rule: str = "widen"
 
 
+# Asterisk's own record (docs/asterisk-record.md). cel_custom appends one CSV line per
+# CEL event to <astlogdir>/cel-custom/<CEL_CSV_FILE>; the queue_log file is <astlogdir>/
+# queue_log. The ingester (hotline/record/ingest.py) reads both into the ``cel`` and
+# ``queue_log`` tables, so the CSV's columns are named here once: (the ``cel`` table's
+# column, the cel_custom field that fills it), in file order. ``eventenum`` is
+# USER_DEFINED for a CELGenUserEvent (as cel_pgsql's show_user_defined), its name is in
+# ``userdeftype``; ``eventtime`` is "<epoch seconds>.<6 digits>" (no cel.conf dateformat).
+CEL_CSV_DIR = "cel-custom"
+CEL_CSV_FILE = "hotline-cel.csv"
+QUEUE_LOG_FILE = "queue_log"
+CEL_CSV_FIELDS: tuple[tuple[str, str], ...] = (
+    ("eventtype", "eventenum"),
+    ("eventtime", "eventtime"),
+    ("userdeftype", "userdeftype"),
+    ("cid_name", "name"),
+    ("cid_num", "num"),
+    ("cid_ani", "ani"),
+    ("cid_rdnis", "rdnis"),
+    ("cid_dnid", "dnid"),
+    ("exten", "exten"),
+    ("context", "context"),
+    ("channame", "channame"),
+    ("appname", "appname"),
+    ("appdata", "appdata"),
+    ("amaflags", "amaflags"),
+    ("accountcode", "accountcode"),
+    ("peeraccount", "peeraccount"),
+    ("uniqueid", "uniqueid"),
+    ("linkedid", "linkedid"),
+    ("userfield", "userfield"),
+    ("peer", "peer"),
+    ("extra", "eventextra"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDB:
+    """Where Asterisk writes its record (cel_pgsql, realtime queue_log): PostgreSQL only.
+
+    The password is rendered into cel_pgsql.conf and res_pgsql.conf only; it is kept
+    out of ``repr`` so no log line or traceback shows it.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5432
+    name: str = "hotline"
+    user: str = "postgres"
+    password: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        # One line each in an Asterisk .conf: a line break would start a new setting.
+        for value in (self.host, self.name, self.user, self.password):
+            if any(c in value for c in "\r\n\0"):
+                raise ValueError("record database settings must be single-line")
+
+
 @dataclass(frozen=True, slots=True)
 class LabConfig:
     ami_host: str = "127.0.0.1"
@@ -63,6 +119,7 @@ class LabConfig:
     rtp_timeout: int = 30  # seconds without RTP on a call not on hold
     rtp_timeout_hold: int = 300  # ... on hold (music on hold sends nothing back)
     session_timers_expires: int = 1800  # RFC 4028 session refresh interval, seconds
+    record_db: RecordDB | None = None  # None: CEL and queue_log go to files only
 
     @classmethod
     def default(
@@ -97,6 +154,14 @@ class LabConfig:
         return asdict(self)
 
 
+def conf_value(value: object) -> str:
+    """A value for ``key = value`` in an Asterisk .conf: ``;`` would start a comment.
+
+    Asterisk's parser turns ``\\;`` into ``;`` and leaves every other backslash alone.
+    """
+    return str(value).replace(";", "\\;")
+
+
 def render(config: LabConfig) -> dict[str, str]:
     """Every configuration file, by file name, rendered for ``config``."""
     env = Environment(
@@ -105,6 +170,7 @@ def render(config: LabConfig) -> dict[str, str]:
         keep_trailing_newline=True,
         autoescape=False,  # Asterisk .conf files, not HTML
     )
+    env.filters["conf"] = conf_value
     context = {
         "ami_host": config.ami_host,
         "ami_port": config.ami_port,
@@ -125,6 +191,9 @@ def render(config: LabConfig) -> dict[str, str]:
         "rtp_timeout": config.rtp_timeout,
         "rtp_timeout_hold": config.rtp_timeout_hold,
         "session_timers_expires": config.session_timers_expires,
+        "record_db": config.record_db,
+        "cel_csv_file": CEL_CSV_FILE,
+        "cel_csv_fields": ",".join(name for _column, name in CEL_CSV_FIELDS),
     }
     return {
         path.name: env.get_template(path.name).render(context)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialplans.config import LabConfig, render
+from dialplans.config import CEL_CSV_DIR, CEL_CSV_FILE, QUEUE_LOG_FILE, LabConfig, render
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,16 @@ class Lab:
             return {}
         return state if isinstance(state, dict) else {}
 
+    @property
+    def log_dir(self) -> Path:
+        """Asterisk's log dir on the host: the queue_log and the CEL CSV (the file mode)."""
+        return self.root / "var/log/asterisk"
+
+    @property
+    def cel_file(self) -> Path:
+        """cel_custom's CSV, one line per CEL event (dialplans/templates/cel_custom.conf)."""
+        return self.log_dir / CEL_CSV_DIR / CEL_CSV_FILE
+
     def up(
         self, config: LabConfig, *, timeout: float = 60.0, say: Callable[[str], None] = log.info
     ) -> int:
@@ -164,6 +174,7 @@ class Lab:
         _ensure_ports_free(config)
         self.install_config(config)
         self.console_log.parent.mkdir(parents=True, exist_ok=True)
+        self._provision_record()
         with open(self.console_log, "ab") as out:
             proc = subprocess.Popen(
                 ["chroot", str(self.root), ASTERISK, "-f", "-U", "root", "-G", "root"],
@@ -228,7 +239,18 @@ class Lab:
         return result.stdout
 
     def queue_log(self) -> Path:
-        return self.root / "var/log/asterisk/queue_log"
+        return self.log_dir / QUEUE_LOG_FILE
+
+    def _provision_record(self) -> None:
+        """The files Asterisk appends its record to, there before it starts.
+
+        cel_custom opens its file for each event and logs an error (the event is lost)
+        when the directory is missing: the chroot's package does not create it.
+        """
+        self.cel_file.parent.mkdir(parents=True, exist_ok=True)
+        for path in (self.cel_file, self.queue_log()):
+            path.touch(exist_ok=True)
+        _chown_tree_root(self.cel_file.parent)
 
 
 def ami_ready(config: LabConfig, timeout: float = 5.0) -> bool:

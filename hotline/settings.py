@@ -64,6 +64,83 @@ class Settings(BaseSettings):
         description="Debian sid chroot holding Asterisk 22 for the lab (cached between runs).",
     )
     lab_agents: int = Field(default=4, ge=1, le=200)
+    # -- Asterisk's own record (docs/asterisk-record.md) --
+    record_url: str | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL URL where Asterisk writes CEL and the queue_log (cel_pgsql, "
+            "realtime); default: the database when it is PostgreSQL, else files only."
+        ),
+    )
+    asterisk_log_dir: Path = Field(
+        default=Path("/var/lib/hotline/sid-root/var/log/asterisk"),
+        description="Asterisk's log dir (cel_custom CSV, queue_log), read when no record_url.",
+    )
+    # -- the reconciler (docs/reliability.md) --
+    reconcile_interval: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds between reconciler passes (it also runs after every AMI login).",
+    )
+    reconcile_lookback: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="On a first start, how far back the record's ended calls are taken in.",
+    )
+    # -- the API under bad input and outages (docs/access.md) --
+    api_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body the API reads; a larger one is a 413.",
+    )
+    token_cache_ttl: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description=(
+            "Seconds a verified API token is trusted without asking the database: how long "
+            "token checks survive a database outage, and the longest a token revoked by "
+            "another process still works (0: every request asks the database)."
+        ),
+    )
+    token_cache_size: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="Verified tokens kept per process."
+    )
+    db_probe_timeout: float = Field(
+        default=0.5,
+        gt=0,
+        le=5,
+        description=(
+            "Seconds a token check or /api/health waits for the database (on a pool of its "
+            "own, with this statement timeout) before answering 503 or 'down'."
+        ),
+    )
+    db_probe_pool_size: int = Field(
+        default=4, ge=1, le=64, description="Connections of that pool (no overflow)."
+    )
+    customer_grant_ttl: float = Field(
+        default=3600.0,
+        ge=0,
+        le=86_400,
+        description="Seconds an agent may open a customer a search gave them or they created.",
+    )
+    customer_grant_size: int = Field(
+        default=100_000, ge=1, le=10_000_000, description="Such grants kept per process."
+    )
+    agi_max_sessions: int = Field(
+        default=256,
+        ge=1,
+        le=10_000,
+        description="FastAGI connections served at once; more are refused with a log line.",
+    )
+    agi_header_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Seconds a FastAGI connection may take to send its agi_* block.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -77,6 +154,15 @@ class Settings(BaseSettings):
             raise ValueError(f"not a SQLAlchemy URL: {exc}") from None
         if url.get_backend_name() not in {"sqlite", "postgresql"}:
             raise ValueError("only sqlite and postgresql are supported")
+        return value
+
+    @field_validator("record_url")
+    @classmethod
+    def _record_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith("postgresql"):
+            raise ValueError("must be a postgresql:// URL (Asterisk writes CEL there)")
         return value
 
     @field_validator("redis_url")
@@ -110,6 +196,13 @@ class Settings(BaseSettings):
         if value not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError("not a region phonenumbers knows (e.g. CN, HK)")
         return value
+
+    @property
+    def record_database_url(self) -> str | None:
+        """Where Asterisk's record is in a database, or None (files, ingested)."""
+        if self.record_url:
+            return self.record_url
+        return self.database_url if self.database_url.startswith("postgresql") else None
 
     @property
     def queue_names(self) -> tuple[str, ...]:

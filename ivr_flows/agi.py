@@ -28,6 +28,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 __all__ = [
     "AGICommandError",
@@ -368,6 +369,15 @@ class AGISession:
                 raise ValueError(f"bad user event header {key!r}")
             parts.append(f"{key}: {_event_value(value)}")
         await self.exec("UserEvent", ",".join(parts))
+        # The same fact into Asterisk's own record (CEL), so a call whose AMI events were
+        # missed is still classified from it (docs/asterisk-record.md). Form-encoded:
+        # commas would split the application's arguments. Best effort: the AMI event
+        # is out, and a CEL without this fact only loses detail, not the call.
+        extra = urlencode({key: str(value) for key, value in (headers or {}).items()})
+        try:
+            await self.exec("CELGenUserEvent", f"{name},{extra}" if extra else name)
+        except AGICommandError as exc:  # app_celgenuserevent not loaded
+            log.warning("CELGenUserEvent %s failed: %s", name, exc)
 
 
 def _args(headers: Mapping[str, str]) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -309,7 +310,10 @@ class CallLog(Base):
     """
 
     __tablename__ = "call_logs"
-    __table_args__ = (Index("ix_call_logs_agent_arrived_at", "agent", "arrived_at"),)
+    __table_args__ = (
+        Index("ix_call_logs_agent_arrived_at", "agent", "arrived_at"),
+        Index("ix_call_logs_outcome", "outcome"),  # the reconciler's open rows
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     linkedid: Mapped[str] = mapped_column(String(150), unique=True)
@@ -347,6 +351,11 @@ class CallLog(Base):
     survey_score: Mapped[int | None] = mapped_column(Integer)
     # who linked the customer: "ivr" (CUSTOMER_ID), "number" (sole holder), "agent"
     customer_link_source: Mapped[str | None] = mapped_column(String(16))
+    # who settled the outcome: "live" (AMI) or "reconciled" (Asterisk's record), when,
+    # and for a call the system cut, why (docs/reliability.md)
+    settled_by: Mapped[str | None] = mapped_column(String(16))
+    settled_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(32))
 
     def __repr__(self) -> str:
         return f"CallLog(id={self.id!r}, linkedid={self.linkedid!r}, outcome={self.outcome!r})"
@@ -392,3 +401,79 @@ class ApiToken(Base):
 
     def __repr__(self) -> str:
         return f"ApiToken(id={self.id!r}, name={self.name!r}, role={self.role!r})"
+
+
+# -- Asterisk's own record (docs/asterisk-record.md) ------------------------------------
+# Asterisk writes these two tables itself on PostgreSQL (cel_pgsql, realtime queue_log);
+# on the SQLite default hotline/record/ingest.py copies its files into them. Column
+# names are Asterisk's, so cel_pgsql and res_config_pgsql find them; times are naive
+# UTC (cel_pgsql ``usegmtime``, ``queue_log_realtime_use_gmt``).
+
+_BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+
+class Cel(Base):
+    """One Channel Event Logging row, as cel_pgsql writes it."""
+
+    __tablename__ = "cel"
+    __table_args__ = (
+        Index("ix_cel_linkedid", "linkedid"),
+        Index("ix_cel_uniqueid", "uniqueid"),
+        Index("ix_cel_eventtype_id", "eventtype", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    eventtype: Mapped[str] = mapped_column(String(30))
+    eventtime: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    userdeftype: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    cid_name: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    cid_num: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    cid_ani: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    cid_rdnis: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    cid_dnid: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    exten: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    context: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    channame: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    appname: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    appdata: Mapped[str] = mapped_column(Text, default="", server_default="")
+    amaflags: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    accountcode: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    peeraccount: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    uniqueid: Mapped[str] = mapped_column(String(150), default="", server_default="")
+    linkedid: Mapped[str] = mapped_column(String(150), default="", server_default="")
+    userfield: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    peer: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    extra: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class QueueLog(Base):
+    """One app_queue ``queue_log`` fact (realtime columns, ``queue_adaptive_realtime``)."""
+
+    __tablename__ = "queue_log"
+    __table_args__ = (Index("ix_queue_log_callid", "callid"),)
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    callid: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    queuename: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    agent: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    event: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    data1: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    data2: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    data3: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    data4: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    data5: Mapped[str] = mapped_column(String(100), default="", server_default="")
+
+
+class RecordCursor(Base):
+    """How far a reader of the record has got: a file's identity and offset, or a row id.
+
+    Committed in the same transaction as what was read up to it, so a crash neither
+    doubles nor drops a row.
+    """
+
+    __tablename__ = "record_cursors"
+
+    source: Mapped[str] = mapped_column(String(80), primary_key=True)
+    identity: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    position: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

@@ -33,9 +33,37 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LAB_ROOT = Path(os.environ.get("HOTLINE_LAB_ROOT", "/var/lib/hotline/sid-root"))
 
 
+RECORD_DB = "hotline_lab_record"
+
+
 @pytest.fixture(scope="session")
-def lab_config() -> LabConfig:
-    return LabConfig.default()
+def record_url(_pg_server) -> str:
+    """The PostgreSQL database Asterisk writes its record to (cel_pgsql, realtime
+    queue_log) for the whole session: one lab, one record; tests find their calls in it
+    by Linkedid. Migrated before the lab starts (cel_pgsql reads its columns at load)."""
+    if _pg_server:
+        need(_pg_server)
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_ADMIN_URL
+
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": RECORD_DB})
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{RECORD_DB}"'))
+    admin.dispose()
+    url = make_url(PG_ADMIN_URL).set(database=RECORD_DB).render_as_string(hide_password=False)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def lab_config(record_url: str) -> LabConfig:
+    from hotline.lab import record_db
+
+    return LabConfig.default(record_db=record_db(record_url))
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +81,12 @@ def lab(lab_config: LabConfig) -> Iterator[Lab]:
 
 
 @pytest.fixture
-async def service(lab: Lab, lab_config: LabConfig, db_url: str) -> AsyncIterator[CallService]:
+async def service(
+    lab: Lab, lab_config: LabConfig, db_url: str, record_url: str
+) -> AsyncIterator[CallService]:
     settings = load_settings(
         database_url=db_url,
+        record_url=record_url,
         ami_host=lab_config.ami_host,
         ami_port=lab_config.ami_port,
         ami_user=lab_config.ami_user,
@@ -82,7 +113,9 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(lab: Lab, lab_config: LabConfig, db_url: str) -> AsyncIterator[Stack]:
+async def stack(
+    lab: Lab, lab_config: LabConfig, db_url: str, record_url: str
+) -> AsyncIterator[Stack]:
     import socket
 
     import uvicorn
@@ -95,6 +128,7 @@ async def stack(lab: Lab, lab_config: LabConfig, db_url: str) -> AsyncIterator[S
         port = probe.getsockname()[1]
     settings = load_settings(
         database_url=db_url,
+        record_url=record_url,
         ami_host=lab_config.ami_host,
         ami_port=lab_config.ami_port,
         ami_user=lab_config.ami_user,

@@ -77,8 +77,12 @@ class IVR:
         self, script: str, answer: Callable[[str], Any], **headers: str
     ) -> tuple[list[str], FlowOutcome, SessionReport]:
         peer = await FakePeer(self.server.port).connect(header_block(script, **headers))
-        commands = await asyncio.wait_for(peer.serve(answer), DEADLINE)
+        sent = await asyncio.wait_for(peer.serve(answer), DEADLINE)
         await peer.aclose()
+        # Each UserEvent is copied into CEL (a test of its own below); the flows' tests
+        # read the commands without the copies.
+        self.cel = [c for c in sent if c.startswith("EXEC CELGenUserEvent ")]
+        commands = [c for c in sent if not c.startswith("EXEC CELGenUserEvent ")]
         outcome = await asyncio.wait_for(self.outcomes.get(), DEADLINE)
         report = await asyncio.wait_for(self.reports.get(), DEADLINE)
         return commands, outcome, report
@@ -141,6 +145,12 @@ async def test_welcome_single_confident_match(ivr_factory) -> None:
     assert outcome.result == "identified"
     assert outcome.path == ["arrive", "identify", "route", "announce", "greet", "done"]
     assert outcome.variables["__CUSTOMER_ID"] == "42"
+    # every fact also went into Asterisk's own record, form-encoded (docs/asterisk-record.md)
+    assert ivr.cel[0] == 'EXEC CELGenUserEvent "IvrStep,Step=welcome"'
+    assert ivr.cel[1].startswith(
+        'EXEC CELGenUserEvent "CustomerIdentified,CustomerID=42&Candidates=1&Dialect=cantonese&'
+    )
+    assert "," not in ivr.cel[1].split(",", 1)[1].rstrip('"')  # one argument for the app
     assert report.outcome is SessionOutcome.OK
 
 
