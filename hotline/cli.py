@@ -15,6 +15,7 @@ from rich.table import Table
 from hotline.agents.cli import agents_app
 from hotline.customers.cli import gen_command, import_command
 from hotline.lab import lab_config
+from hotline.record.cli import reconcile_command
 from hotline.routing.cli import route_app
 from hotline.settings import Settings, SettingsError, load_settings
 
@@ -47,10 +48,15 @@ def _settings() -> Settings:
 
 
 def _logging(verbose: bool) -> None:
+    """Our log format, and no API token in any line (``?token=`` of the pages' WebSockets
+    is in uvicorn's request lines): :func:`hotline.api.logs.install_redaction`."""
+    from hotline.api.logs import install_redaction
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    install_redaction()
 
 
 # -- serve -----------------------------------------------------------------------------
@@ -64,13 +70,20 @@ def serve(
     import uvicorn
 
     from hotline.api.app import create_app
+    from hotline.api.logs import uvicorn_log_config
     from hotline.service import CallService
 
     _logging(verbose)
     settings = _settings()
     host, port = Settings.split_bind(bind or settings.api_bind)
     service = CallService(settings) if bridge else None
-    uvicorn.run(create_app(settings, service=service), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings, service=service),
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=uvicorn_log_config(),  # its handlers redact tokens too
+    )
 
 
 # -- db and tokens -----------------------------------------------------------------------
@@ -107,18 +120,28 @@ def token_create(
     console.print(token)
 
 
-@app.command()
-def calls(limit: int = 20) -> None:
-    """Show the newest rows of the call log."""
+calls_app = typer.Typer(help="The call log.", invoke_without_command=True)
+app.add_typer(calls_app, name="calls")
+calls_app.command("reconcile")(reconcile_command)
+
+
+@calls_app.callback()
+def calls(ctx: typer.Context, limit: int = 20) -> None:
+    """Show the newest rows of the call log (``hotline calls reconcile``: settle it)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from sqlalchemy import select
 
     from hotline.db.models import CallLog
-    from hotline.db.session import make_engine, session_factory
+    from hotline.db.session import make_engine, session_factory, upgrade
 
     settings = _settings()
+    upgrade(settings.database_url)
     with session_factory(make_engine(settings.database_url))() as session:
         rows = session.scalars(select(CallLog).order_by(CallLog.id.desc()).limit(limit)).all()
-    table = Table("linkedid", "caller", "name", "outcome", "queue", "agent", "wait", "talk")
+    table = Table(
+        "linkedid", "caller", "name", "outcome", "queue", "agent", "wait", "talk", "settled"
+    )
     for r in rows:
         table.add_row(
             r.linkedid,
@@ -129,6 +152,7 @@ def calls(limit: int = 20) -> None:
             r.agent or "",
             f"{r.wait_seconds:.1f}" if r.wait_seconds is not None else "",
             f"{r.talk_seconds:.1f}" if r.talk_seconds is not None else "",
+            r.settled_by or "",
         )
     console.print(table)
 
@@ -138,8 +162,10 @@ def calls(limit: int = 20) -> None:
 def lab_up() -> None:
     """Provision (once) and start Asterisk 22 with the rendered configuration."""
     from dialplans.lab import Lab, LabError
+    from hotline.lab import prepare_record
 
     settings = _settings()
+    prepare_record(settings)
     try:
         Lab(settings.lab_root).up(lab_config(settings), say=console.print)
     except LabError as exc:
@@ -196,19 +222,31 @@ def lab_call(
 @lab_app.command("record")
 def lab_record(
     scenario: Annotated[list[str] | None, typer.Argument(help="scenarios (default: all)")] = None,
-    out: Annotated[Path, typer.Option(help="fixture folder")] = Path("tests/fixtures/ami"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="fixture folder (default tests/fixtures/ami, or record)"),
+    ] = None,
+    asterisk_record: Annotated[
+        bool,
+        typer.Option(
+            "--asterisk-record",
+            help="also keep the CEL and queue_log lines Asterisk wrote (tests/fixtures/record)",
+        ),
+    ] = False,
 ) -> None:
     """Record raw AMI streams of lab scenarios as replay fixtures."""
     from dialplans.lab import Lab
-    from dialplans.record import SCENARIOS, record
+    from dialplans.record import AMI_DEFAULT, RECORD_DEFAULT, SCENARIOS, record
 
     settings = _settings()
-    names = scenario or list(SCENARIOS)
+    names = scenario or list(RECORD_DEFAULT if asterisk_record else AMI_DEFAULT)
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         err.print(f"[red]unknown scenario(s) {unknown}; known: {list(SCENARIOS)}[/red]")
         raise typer.Exit(2)
-    for path in record(Lab(settings.lab_root), lab_config(settings), names, out):
+    folder = out or Path("tests/fixtures/record" if asterisk_record else "tests/fixtures/ami")
+    lab = Lab(settings.lab_root)
+    for path in record(lab, lab_config(settings), names, folder, asterisk_record=asterisk_record):
         console.print(f"wrote {path}")
 
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
@@ -28,10 +28,16 @@ from hotline.calls.writer import CallLogWriter
 from hotline.db.session import make_engine, session_factory
 from hotline.live.publisher import LivePublisher
 from hotline.live.state import LiveState
+from hotline.record.asterisk import live_linkedids, started_at
 from hotline.settings import Settings
 from ivr_flows.server import AGIServer
 from screenpop.pops import PopTracker
 from screenpop.push import PopPublisher, PushQueue
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hotline.record.reconciler import Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,11 @@ class CallService:
         self._writer: CallLogWriter | None = None
         self._engine: Engine | None = None
         self._stopping = False
+        self.reconciler: Reconciler | None = None
+        self._reconcile_wake = asyncio.Event()
+        self._reconcile_task: asyncio.Task[None] | None = None
+        self._dispose_record: Callable[[], None] | None = None
+        self._asterisk_started_at: float | None = None
         self.records_written = 0
         self.write_failures = 0
         self.last_write_error: str | None = None
@@ -85,10 +96,14 @@ class CallService:
 
     # -- pipeline ------------------------------------------------------------------
     def _on_event(self, event: AMIEvent) -> None:
+        if event.name == "FullyBooted":  # once per login: when Asterisk last started
+            self._asterisk_started_at = started_at(event) or self._asterisk_started_at
         for record in self.tracker.feed(event):
             self._pending[record.linkedid] = record
         if self._pending:
             self._wake.set()
+            if self.tracker.take_handovers():  # a call with a gap ended: settle it soon
+                self._reconcile_wake.set()
         for push in self.pops.feed(event):
             self.pushes.put(push)
         self.live_publisher.on_changes(self.live.feed(event), time.time())
@@ -100,6 +115,7 @@ class CallService:
             await self._resync_live(bridge)
         finally:
             self._synced.set()
+        self._reconcile_wake.set()  # whatever ended while we were away is in the record
 
     async def wait_ready(self, timeout: float = 15.0) -> None:
         """Logged in and the first membership sync and live resync done (tests, demo):
@@ -159,6 +175,50 @@ class CallService:
             if self._stopping:
                 return
 
+    async def _reconcile_loop(self) -> None:
+        """Passes after every login, on a handover, and every ``reconcile_interval``.
+
+        A pass that leaves calls waiting for the record (CEL lags Asterisk's hangup by a
+        few milliseconds) is retried after 0.5 s, doubling up to the interval.
+        """
+        interval = self.settings.reconcile_interval
+        delay = backoff = interval
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self._reconcile_wake.wait(), delay)
+                backoff = 0.5  # woken by a login or a handover: retry quickly if need be
+            except TimeoutError:
+                pass
+            self._reconcile_wake.clear()
+            if self._stopping:
+                return
+            waiting = await self.reconcile_now()
+            delay = min(interval, backoff) if waiting else interval
+            backoff = min(interval, backoff * 2)
+
+    async def reconcile_now(self) -> int:
+        """One pass now (tests, health); returns how many calls wait for the record."""
+        assert self.reconciler is not None
+        reconciler = self.reconciler
+        live = await live_linkedids(self.bridge)
+        try:
+            report = await asyncio.to_thread(
+                reconciler.run_once, live=live, asterisk_started_at=self._asterisk_started_at
+            )
+        except Exception as exc:
+            # The class name only: a database error's text carries the SQL parameters.
+            self.record["last_error"] = exc.__class__.__name__
+            log.warning("reconciler pass failed: %s", exc.__class__.__name__)
+            return 1
+        self.record.update(report.as_status())
+        self.record.update(
+            rows_reconciled=reconciler.rows_reconciled,
+            last_run_at=time.time(),
+            last_error=None,
+            live_known=live is not None,
+        )
+        return report.waiting
+
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
         from hotline.ivr import IVR, customer_loader
@@ -168,6 +228,15 @@ class CallService:
         sessions = session_factory(self._engine)
         self._writer = CallLogWriter(self._engine, region=settings.default_region)
         self._writer_task = asyncio.create_task(self._write_loop(), name="call-log-writer")
+        # The call log's second source: Asterisk's own record, read at start (whatever
+        # ended while no process ran), after every login, on handovers and periodically.
+        from hotline.record.wiring import make_reconciler
+
+        self.reconciler, self._dispose_record = make_reconciler(
+            settings, engine=self._engine, writer=self._writer
+        )
+        self._reconcile_wake.set()
+        self._reconcile_task = asyncio.create_task(self._reconcile_loop(), name="reconciler")
         self.publisher.load_customer = customer_loader(sessions)
         # Queue membership follows the agents' skills, re-applied on every AMI login
         # (so an Asterisk restart, which forgets dynamic members, heals itself).
@@ -201,6 +270,13 @@ class CallService:
         await self.live_publisher.stop()
         self._stopping = True
         self._wake.set()
+        self._reconcile_wake.set()
+        if self._reconcile_task is not None:
+            try:  # a pass in flight finishes (its rows are one transaction per batch)
+                await asyncio.wait_for(self._reconcile_task, timeout=10)
+            except TimeoutError:
+                log.error("reconciler pass did not finish within 10 s; cancelled")
+                self._reconcile_task.cancel()
         if self._writer_task is not None:
             try:
                 await asyncio.wait_for(self._writer_task, timeout=10)
@@ -209,6 +285,8 @@ class CallService:
                     "call log writer did not finish: %d records unwritten", len(self._pending)
                 )
                 self._writer_task.cancel()
+        if self._dispose_record is not None:
+            self._dispose_record()
         if self._engine is not None:
             self._engine.dispose()
         await self.bus.close()

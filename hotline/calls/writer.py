@@ -10,6 +10,8 @@ Rules the upsert keeps:
   here, so a late replay cannot wipe what the agent typed.
 * A provisional (``in_progress``) record never overwrites a finished one: a retried
   batch that arrives after the final record must not turn a call back into a live one.
+* A record settled from Asterisk's record (``settled_by='reconciled'``) never
+  overwrites a row the live path settled; the reverse is allowed (docs/reliability.md).
 * ``customer_id`` is only linked when the caller's number belongs to exactly one
   customer; a family or shop line stays NULL rather than being pinned on one person.
   An existing link is kept when a replay cannot resolve one (the agent may have
@@ -32,11 +34,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, case, func, or_, select
+from sqlalchemy import Connection, Engine, Table, and_, case, func, not_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
-from hotline.calls.records import CallRecord, Outcome
+from hotline.calls.records import CallRecord, Outcome, SettledBy
 from hotline.customers.lookup import owner_ids, sole_owner
 from hotline.db.models import CallLog, Customer
 from hotline.phones import to_e164
@@ -244,6 +246,9 @@ class CallLogWriter:
             "candidates": _small_int(record.candidates, 0, 10_000, "candidates", problems),
             "survey_score": _small_int(record.survey_score, 1, 3, "survey_score", problems),
             "customer_link_source": "ivr" if customer_id is not None else None,
+            "settled_by": None if record.settled_by is None else str(record.settled_by),
+            "end_reason": optional_text("end_reason", record.end_reason),
+            "settled_at": None if outcome == str(Outcome.IN_PROGRESS) else datetime.now(UTC),
         }
         for name in _TIME_FIELDS:
             epoch = seconds(name, getattr(record, name), _MIN_EPOCH, _MAX_EPOCH)
@@ -283,11 +288,30 @@ class CallLogWriter:
             else_=func.coalesce(excluded.customer_link_source, table_columns.customer_link_source),
         )
         updates["survey_score"] = func.coalesce(excluded.survey_score, table_columns.survey_score)
+        # When it was settled, and by whom: a replay of the same settlement keeps the first
+        # time (writing a batch twice changes nothing); a new settler sets its own.
+        updates["settled_at"] = case(
+            (
+                table_columns.settled_by == excluded.settled_by,
+                func.coalesce(table_columns.settled_at, excluded.settled_at),
+            ),
+            else_=excluded.settled_at,
+        )
         in_progress = str(Outcome.IN_PROGRESS)
+        # A row the live path settled (it saw the call end) is never overwritten from the
+        # record: the record is the fallback for what AMI missed (docs/reliability.md).
+        settled_live = and_(
+            table_columns.outcome != in_progress,
+            table_columns.settled_by == str(SettledBy.LIVE),
+        )
+        from_record = excluded.settled_by == str(SettledBy.RECONCILED)
         return insert.on_conflict_do_update(
             index_elements=[table_columns.linkedid],
             set_=updates,
-            where=or_(excluded.outcome != in_progress, table_columns.outcome == in_progress),
+            where=and_(
+                or_(excluded.outcome != in_progress, table_columns.outcome == in_progress),
+                not_(and_(from_record, settled_live)),
+            ),
         )
 
     def _resolve_customers(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
