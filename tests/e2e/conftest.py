@@ -87,6 +87,7 @@ async def service(
     settings = load_settings(
         database_url=db_url,
         record_url=record_url,
+        reconcile_lookback=0,  # a fresh call log takes in none of the lab's earlier calls
         ami_host=lab_config.ami_host,
         ami_port=lab_config.ami_port,
         ami_user=lab_config.ami_user,
@@ -129,6 +130,7 @@ async def stack(
     settings = load_settings(
         database_url=db_url,
         record_url=record_url,
+        reconcile_lookback=0,  # a fresh call log takes in none of the lab's earlier calls
         ami_host=lab_config.ami_host,
         ami_port=lab_config.ami_port,
         ami_user=lab_config.ami_user,

@@ -571,7 +571,7 @@ async def test_set_variable_quotes_chinese_and_quotes(harness_factory) -> None:
     await peer.expect('VERBOSE "hello world" 4', "200 result=1")
     await peer.expect('EXEC UserEvent "IvrStep,Step: dialect:cantonese  again"', "200 result=0")
     await peer.expect(
-        'EXEC CELGenUserEvent "IvrStep,Step=dialect%3Acantonese%2C+again%0A"', "200 result=0"
+        'EXEC CELGenUserEvent "IvrStep,Step=dialect:cantonese%2C+again%0A"', "200 result=0"
     )
     await peer.expect("GET VARIABLE CHANNEL(linkedid)", "200 result=1 (1700000000.7)")
     assert await asyncio.wait_for(done, DEADLINE) == "1700000000.7"
