@@ -26,6 +26,8 @@ from hotline.db import make_engine, upgrade
 from hotline.record.entries import CelEvent
 from hotline.record.ingest import ingest_once
 from hotline.record.store import cel_for, queue_log_for
+from hotline.record.wiring import make_reconciler
+from hotline.settings import load_settings
 from tests.e2e.conftest import wait_rows
 
 pytestmark = pytest.mark.asterisk
@@ -69,7 +71,7 @@ def _fields(event: CelEvent) -> dict[str, str]:
 
 
 async def test_an_answered_call_reaches_both_records(
-    service, lab, lab_config, db_url, record_url, file_engine, phones, members
+    service, lab, lab_config, db_url, record_url, file_engine, phones, members, tmp_path
 ):
     agent = lab_config.agent("1003")
     await members("sichuanese", agent.interface, agent.id)
@@ -135,3 +137,31 @@ async def test_an_answered_call_reaches_both_records(
     for ours, theirs in zip(filed_log, queue_log, strict=True):
         assert ours.time == pytest.approx(theirs.time, abs=1.0)  # the file has whole seconds
         assert ours.data == theirs.data
+
+    # The service's own pass: nothing open, nothing failed, AMI said what is live.
+    assert await service.reconcile_now() == 0
+    status = service.record_status()
+    assert (status["open_rows"], status["last_error"], status["live_known"]) == (0, None, True)
+    assert status["last_run_at"] is not None
+
+    # A process that never saw the call (its call log is empty) gets the same row from
+    # the record alone: what happens to calls that live while `hotline serve` is down.
+    blind_url = f"sqlite:///{tmp_path / 'blind.sqlite3'}"
+    upgrade(blind_url)
+    blind, dispose = make_reconciler(
+        load_settings(database_url=blind_url, record_url=record_url, reconcile_lookback=600)
+    )
+    try:
+        report = await asyncio.to_thread(blind.run_once, live=frozenset())
+    finally:
+        dispose()
+    assert report.created >= 1
+    (seen,) = await wait_rows(
+        db_url, lambda r: bool(r) and r[0].outcome != "in_progress", caller_name="记录客户"
+    )
+    (rebuilt,) = await wait_rows(blind_url, lambda r: bool(r), linkedid=linkedid)
+    assert (rebuilt.settled_by, seen.settled_by) == ("reconciled", "live")
+    for name in ("outcome", "agent", "agent_interface", "queue", "queue_status", "caller_number"):
+        assert getattr(rebuilt, name) == getattr(seen, name), name
+    for name in ("wait_seconds", "talk_seconds"):
+        assert getattr(rebuilt, name) == pytest.approx(getattr(seen, name), abs=0.05), name
