@@ -32,7 +32,7 @@ def _read(text: str) -> dict[str, str]:
 def test_every_character_survives_the_round_trip() -> None:
     fields = {
         "Reasons": REASONS,
-        "Odd": "a&b=c+d,e;f\"g\\h|i#j%k 100%\n李",
+        "Odd": 'a&b=c+d,e;f"g\\h|i#j%k 100%\n李',
         "CustomerID": "42",
         "Empty": "",
     }
