@@ -83,6 +83,16 @@ class Settings(BaseSettings):
         le=3600,
         description="Seconds between reconciler passes (it also runs after every AMI login).",
     )
+    record_grace: float = Field(
+        default=600.0,
+        ge=0,
+        le=86_400,
+        description=(
+            "Seconds an open call-log row that Asterisk says is not live may wait for its "
+            "end in the record; then it is settled from what is known (end_reason "
+            "no_record: answered stays answered, anything else failed)."
+        ),
+    )
     reconcile_lookback: float = Field(
         default=86_400.0,
         ge=0,

@@ -33,13 +33,13 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from hotline.calls.records import CallRecord, Outcome
+from hotline.calls.records import CallRecord, Outcome, SettledBy
 from hotline.calls.writer import CallLogWriter
 from hotline.db.models import CallLog
 from hotline.record import store
 from hotline.record.classify import classify
 
-__all__ = ["ReconcileReport", "Reconciler"]
+__all__ = ["NO_RECORD", "ReconcileReport", "Reconciler"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,25 @@ _FILLED = (
     "survey_score",
     "ivr_path",
 )
+# What a row the record knows nothing of is settled from (see Reconciler._past_grace).
+_FROM_ROW = (
+    "caller_uniqueid",
+    "caller_channel",
+    "caller_number",
+    "caller_name",
+    "caller_e164",
+    "customer_id",
+    "queue",
+    "agent",
+    "agent_interface",
+    "dialect",
+    "route_source",
+    "priority",
+    "candidates",
+    "survey_score",
+)
+_TIMES = ("arrived_at", "queued_at", "answered_at")
+NO_RECORD = "no_record"
 _BATCH = 2000  # Linkedids classified per database round; a pass loops until done
 
 
@@ -106,6 +125,7 @@ class Reconciler:
         short_abandon_seconds: float = 5.0,
         region: str = "CN",
         lookback_seconds: float = 86_400.0,
+        record_grace_seconds: float = 600.0,
     ) -> None:
         self.engine = engine
         self.record_engine = record_engine or engine
@@ -114,6 +134,7 @@ class Reconciler:
         self.short_abandon_seconds = short_abandon_seconds
         self.region = region
         self.lookback_seconds = lookback_seconds
+        self.record_grace_seconds = record_grace_seconds
         self.rows_reconciled = 0
 
     def run_once(
@@ -151,6 +172,8 @@ class Reconciler:
         for start in range(0, len(names), _BATCH):
             chunk = names[start : start + _BATCH]
             records = self._classify(chunk, asterisk_started_at)
+            if live is not None:
+                records += self._past_grace(chunk, records, open_rows, now)
             report.waiting += len(chunk) - len(records)
             if records:
                 self._fill_from_rows(records)
@@ -244,6 +267,68 @@ class Reconciler:
                 continue
             if record is not None and record.linkedid == linkedid:
                 records.append(record)
+        return records
+
+    def _past_grace(
+        self,
+        linkedids: list[str],
+        settled: list[CallRecord],
+        open_rows: dict[str, float | None],
+        now: float,
+    ) -> list[CallRecord]:
+        """Open rows that Asterisk says are not live and whose record has been silent for
+        ``record_grace_seconds``: the record lost their end (cel_pgsql drops what it
+        cannot write while its database is down). They are settled from what is known,
+        the call ended at its last recorded moment, ``end_reason="no_record"``: an
+        answered call stays answered, any other is ``failed``. Bounded, and it says so
+        (docs/reliability.md), instead of ``in_progress`` forever.
+        """
+        done = {record.linkedid for record in settled}
+        stale = [lid for lid in linkedids if lid in open_rows and lid not in done]
+        if not stale:
+            return []
+        heard = store.last_event_at(self.record_engine, stale)
+        due = [
+            lid
+            for lid in stale
+            if now - max(heard.get(lid, 0.0), open_rows[lid] or 0.0) >= self.record_grace_seconds
+        ]
+        if not due:
+            return []
+        # "Asterisk started after its last row" makes the classifier end the call there.
+        forced = [r for r in self._classify(due, now) if r.linkedid in set(due)]
+        for record in forced:
+            record.end_reason = NO_RECORD
+        found = {record.linkedid for record in forced}
+        forced += self._from_rows([lid for lid in due if lid not in found])
+        for record in forced:
+            log.warning(
+                "linkedid=%s: no end in Asterisk's record after %.0f s and not live: "
+                "settled %s (no_record)",
+                record.linkedid,
+                self.record_grace_seconds,
+                record.outcome,
+            )
+        return forced
+
+    def _from_rows(self, linkedids: list[str]) -> list[CallRecord]:
+        """Records of open rows the record knows nothing of, from the rows themselves."""
+        if not linkedids:
+            return []
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(select(CallLog).where(CallLog.linkedid.in_(linkedids))))
+        records: list[CallRecord] = []
+        for row in rows:
+            values: dict[str, Any] = {name: getattr(row, name) for name in _FROM_ROW}
+            for name in ("queues", "ivr_path", "route_reasons"):
+                values[name] = list(getattr(row, name) or [])
+            for name in _TIMES:
+                values[name] = _epoch(getattr(row, name))
+            record = CallRecord(linkedid=row.linkedid, **values)
+            record.outcome = Outcome.ANSWERED if record.answered_at else Outcome.FAILED
+            record.settled_by = SettledBy.RECONCILED
+            record.end_reason = NO_RECORD
+            records.append(record)
         return records
 
     def _fill_from_rows(self, records: list[CallRecord]) -> None:

@@ -31,6 +31,7 @@ from hotline.record.entries import CelEvent, QueueLogEntry
 __all__ = [
     "cel_for",
     "ended_since",
+    "last_event_at",
     "last_id_before",
     "load_cursor",
     "naive_utc",
@@ -153,6 +154,22 @@ def queue_log_for(bind: Bind, callids: Sequence[str]) -> dict[str, list[QueueLog
                     )
                 )
     return dict(out)
+
+
+def last_event_at(bind: Bind, linkedids: Sequence[str]) -> dict[str, float]:
+    """When the record last heard of each Linkedid (its newest CEL row); absent: never."""
+    out: dict[str, float] = {}
+    with _connected(bind) as conn:
+        for chunk in _chunks(sorted(set(linkedids))):
+            query = (
+                select(_CEL.c.linkedid, func.max(_CEL.c.eventtime))
+                .where(_CEL.c.linkedid.in_(chunk))
+                .group_by(_CEL.c.linkedid)
+            )
+            for linkedid, newest in conn.execute(query):
+                if newest is not None:
+                    out[str(linkedid)] = _epoch(newest)
+    return out
 
 
 def ended_since(bind: Bind, *, after_id: int, limit: int) -> list[tuple[int, str]]:

@@ -54,6 +54,7 @@ def make_reconciler(
         short_abandon_seconds=settings.short_abandon_seconds,
         region=settings.default_region,
         lookback_seconds=settings.reconcile_lookback,
+        record_grace_seconds=settings.record_grace,
     )
 
     def dispose() -> None:

@@ -317,3 +317,46 @@ def test_the_first_pass_looks_back_only_the_lookback(engine: Engine) -> None:
     )
     report = reconciler.run_once(live=frozenset(), now=T0 + 3600)
     assert report.created == 0 and not _rows(engine)
+
+
+# -- a record that lost the end --------------------------------------------------------
+
+
+def test_a_row_whose_record_lost_its_end_is_settled_after_the_grace(engine: Engine) -> None:
+    """cel_pgsql drops what it cannot write while its database is down: a call whose end
+    is not in the record, and that AMI says is not live, is settled after the grace."""
+    record = Record(engine)
+    talking = record.answered(11, over=False)  # last row at T0 + 2.512
+    queued, _ = record.arrive(12)  # last row at T0 + 0.5
+    nothing = f"{int(T0)}.13"  # the record has no row of it at all
+    for linkedid in (talking, queued, nothing):
+        _provisional(engine, linkedid, caller_name="老客户", queue="cantonese")
+    reconciler = Reconciler(
+        engine, CallLogWriter(engine), short_abandon_seconds=5.0, record_grace_seconds=100
+    )
+
+    early = reconciler.run_once(live=frozenset(), now=T0 + 90)
+    unknown = reconciler.run_once(live=None, now=T0 + 500)  # AMI down: never on a guess
+    assert (early.settled, early.waiting) == (0, 3)
+    assert (unknown.settled, unknown.waiting) == (0, 3)
+
+    late = reconciler.run_once(live=frozenset(), now=T0 + 103)
+    assert (late.settled, late.waiting, late.open_rows) == (3, 0, 0)
+    rows = _rows(engine)
+    assert (rows[talking].outcome, rows[talking].agent) == ("answered", "1001")
+    assert rows[queued].outcome == "failed"
+    assert (rows[nothing].outcome, rows[nothing].caller_name) == ("failed", "老客户")
+    assert rows[nothing].arrived_at is not None
+    for row in rows.values():
+        assert (row.end_reason, row.settled_by) == ("no_record", "reconciled")
+
+
+def test_a_live_row_is_never_settled_on_the_grace(engine: Engine) -> None:
+    record = Record(engine)
+    uid = record.answered(14, over=False)
+    _provisional(engine, uid)
+    reconciler = Reconciler(
+        engine, CallLogWriter(engine), short_abandon_seconds=5.0, record_grace_seconds=1
+    )
+    report = reconciler.run_once(live=frozenset({uid}), now=T0 + 10_000)
+    assert (report.settled, report.open_rows) == (0, 1)
