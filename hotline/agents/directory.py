@@ -223,4 +223,3 @@ def remove_agent(session: Session, agent_id: str) -> bool:
     session.commit()
     log.info("agent %s removed", agent_id)
     return True
-

@@ -279,4 +279,3 @@ def test_known_and_number() -> None:
         12.0,
         3.5,
     ]
-
