@@ -9,12 +9,21 @@ a JSON file saying what was placed; docs/lab.md lists the families and what each
 
 The first seven scenarios sit at the top of the folder, where several test modules read
 them by name; later families each have a sub-folder.
+
+With ``asterisk_record=True`` (``hotline lab record --asterisk-record``) a scenario also
+keeps what Asterisk itself wrote down about the same calls: the CEL lines cel_custom
+appended to its CSV and the lines app_queue appended to the queue_log while the scenario
+ran. They go, with the same AMI bytes, to ``tests/fixtures/record/<scenario>.*``, where
+the reconciler's classification is checked against the live tracker call for call.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -23,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialplans.config import LabConfig
+from dialplans.config import CEL_CSV_FIELDS, LabConfig
 from dialplans.lab import Lab
 from dialplans.sipp import Behaviour, CallSpec, SippRun, place_calls, start_agent, start_calls
 
@@ -126,14 +135,22 @@ class AMICapture:
 
 
 Run = Callable[[LabConfig, AMICapture], dict[str, object]]
+LabRun = Callable[[Lab, LabConfig, AMICapture], dict[str, object]]
 
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     description: str
-    run: Run
+    run: Run | None
     family: str = ""  # sub-folder of the fixtures; "" for the first seven, at the top
+    lab_run: LabRun | None = None  # instead of ``run``: a scenario that stops the lab
+
+    def play(self, lab: Lab, config: LabConfig, cap: AMICapture) -> dict[str, object]:
+        if self.lab_run is not None:
+            return self.lab_run(lab, config, cap)
+        assert self.run is not None, self.name
+        return self.run(config, cap)
 
     @property
     def relative(self) -> Path:
@@ -516,29 +533,195 @@ FAMILIES = (
     ),
 )
 
-SCENARIOS = {s.name: s for s in (*FIRST_SEVEN, *FAMILIES)}
+
+def _cut_by_restart(lab: Lab, cfg: LabConfig, cap: AMICapture) -> dict[str, object]:
+    """Asterisk stops (``hotline lab down``: SIGTERM) while one caller talks to 1001 and
+    another waits in wu, then starts again: the calls the system cut (``failed``).
+
+    The capture's login dies with Asterisk, and queue members with it
+    (``persistentmembers = no``), so nothing is undone over AMI afterwards.
+    """
+    talking = CallSpec("13800138011", "断线一", queue="cantonese")
+    waiting = CallSpec("02161230012", "断线二", queue="wu")
+    cap.action("QueueAdd", Queue="cantonese", Interface=_interface("1001"), MemberName="1001")
+    runs = [start_agent(cfg.agent("1001"), cfg, ring_seconds=0.5, talk_seconds=30)]
+    try:
+        runs.append(start_calls([talking], cfg, hold_seconds=30))
+        cap.wait_for("AgentConnect", Queue="cantonese")
+        runs.append(start_calls([waiting], cfg, hold_seconds=30))
+        cap.wait_for("QueueCallerJoin", Queue="wu")
+        time.sleep(1)
+        shutdown_at = time.time()
+        lab.down()
+        lab.up(cfg)
+    finally:
+        for run in runs:
+            run.cleanup()
+    return {
+        "members": {"cantonese": ["1001"]},
+        "phones": {"1001": Phone(ring=0.5, talk=30).describe()},
+        "calls": [_call(talking, 30), _call(waiting, 30)],
+        "shutdown_at": shutdown_at,
+        "asterisk_started_at": started_at(lab),
+    }
 
 
-def record(lab: Lab, config: LabConfig, names: list[str], out_dir: Path) -> list[Path]:
+FAILED = (
+    Scenario(
+        "cut_by_restart",
+        "Asterisk stops (SIGTERM) while a caller talks to 1001 and another waits, then starts",
+        None,
+        "failed",
+        _cut_by_restart,
+    ),
+)
+
+SCENARIOS = {s.name: s for s in (*FIRST_SEVEN, *FAMILIES, *FAILED)}
+# What ``hotline lab record`` plays by default: the AMI fixtures never stop the lab.
+AMI_DEFAULT = tuple(s.name for s in (*FIRST_SEVEN, *FAMILIES))
+# ... and with ``--asterisk-record``: one or more scenarios per outcome family the
+# reconciler classifies (tests/fixtures/record/, docs/lab.md), kept small (~430 KB):
+# the other transfers and rna_then_answer also pass, but add 150 KB for little.
+RECORD_DEFAULT = (
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "timeout",
+    "ivr_only",
+    "withdrawn",
+    "timeout_then_answered",
+    "timeout_twice",
+    "caller_hangs_up_first",
+    "blind_to_queue",
+    "attended_to_queue",
+    "bridged_from_queue",
+    "mixed_six",
+    "cut_by_restart",
+)
+
+
+class AsteriskRecord:
+    """What Asterisk appends to its own record (CEL CSV, queue_log) during a scenario.
+
+    The files only grow while the lab runs (a restart appends too), so the sizes taken
+    before the scenario mark where its lines begin. CEL is written from Stasis, after
+    the AMI events of the same moment: :meth:`take` waits until every Linkedid in the
+    new lines has its ``LINKEDID_END`` (the last row Asterisk writes for a call) before
+    it reads, and gives up after ``timeout`` (a call cut by a crash never gets one).
+    """
+
+    _TYPE = next(i for i, (column, _f) in enumerate(CEL_CSV_FIELDS) if column == "eventtype")
+    _LINKEDID = next(i for i, (column, _f) in enumerate(CEL_CSV_FIELDS) if column == "linkedid")
+
+    def __init__(self, lab: Lab) -> None:
+        self.cel_path = lab.cel_file
+        self.queue_log_path = lab.queue_log()
+        self.cel_from = _size(self.cel_path)
+        self.queue_log_from = _size(self.queue_log_path)
+
+    def _open_linkedids(self, cel: bytes) -> set[str]:
+        started: set[str] = set()
+        ended: set[str] = set()
+        for row in csv.reader(io.StringIO(cel.decode("utf-8", errors="replace"))):
+            if len(row) <= max(self._TYPE, self._LINKEDID):
+                continue
+            kind, linkedid = row[self._TYPE], row[self._LINKEDID]
+            (ended if kind == "LINKEDID_END" else started).add(linkedid)
+        return started - ended
+
+    def take(self, timeout: float = 10.0) -> tuple[bytes, bytes]:
+        """The scenario's CEL lines and queue_log lines (whole lines only)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            cel = _complete_lines(_read_from(self.cel_path, self.cel_from))
+            still_open = self._open_linkedids(cel)
+            if not still_open:
+                break
+            if time.monotonic() >= deadline:
+                log.warning("no LINKEDID_END for %s within %g s", sorted(still_open), timeout)
+                break
+            time.sleep(0.1)
+        queue_log = _complete_lines(_read_from(self.queue_log_path, self.queue_log_from))
+        return cel, queue_log
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read()
+    except FileNotFoundError:
+        return b""
+
+
+def _complete_lines(data: bytes) -> bytes:
+    """Up to the last newline: a line being written is not read half."""
+    end = data.rfind(b"\n")
+    return data[: end + 1] if end >= 0 else b""
+
+
+def started_at(lab: Lab) -> float | None:
+    """When the lab's Asterisk process started (epoch s, 10 ms), from /proc; None if down."""
+    pid = lab.pid()
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            ticks = int(fh.read().rsplit(") ", 1)[1].split()[19])
+        with open("/proc/stat") as fh:
+            boot = next(int(line.split()[1]) for line in fh if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def record(
+    lab: Lab,
+    config: LabConfig,
+    names: list[str],
+    out_dir: Path,
+    *,
+    asterisk_record: bool = False,
+) -> list[Path]:
     """Play ``names`` and write their recordings; returns the paths written.
 
     A recording that already exists is skipped, never overwritten: tests pin what it
     holds (its ``.expected.json``, and ``queue_log`` lines for the first seven), so
     re-recording one is a deliberate step: delete it, record, regenerate the expectation.
+
+    ``asterisk_record``: also keep Asterisk's own record of the calls, and write every
+    scenario flat into ``out_dir`` as ``<name>.ami``, ``.cel.csv``, ``.queue_log`` and
+    ``.json`` (with ``asterisk_started_at`` and ``default_dialect``, the dialplan's
+    ``DIALECT`` before the IVR decides, which CEL does not show).
     """
     lab.up(config)
     written = []
     for name in names:
         scenario = SCENARIOS[name]
-        path = out_dir / scenario.relative
+        path = out_dir / (f"{name}.ami" if asterisk_record else scenario.relative)
         if path.exists():
             log.warning("%s exists: not recorded again (delete it first)", path)
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
+        marks = AsteriskRecord(lab) if asterisk_record else None
         cap = AMICapture(config)
         time.sleep(0.3)
-        meta = scenario.run(config, cap)
+        meta: dict[str, object] = {}
+        if marks is not None:  # what the reconciler is told besides the record
+            meta = {"asterisk_started_at": started_at(lab), "default_dialect": config.default_queue}
+        meta.update(scenario.play(lab, config, cap))
         data = cap.stop()
+        if marks is not None:
+            cel, queue_log = marks.take()
+            path.with_suffix(".cel.csv").write_bytes(cel)
+            path.with_suffix(".queue_log").write_bytes(queue_log)
         path.write_bytes(data)
         meta = {"scenario": name, "description": scenario.description, **meta}
         text = json.dumps(meta, ensure_ascii=False, indent=2) + "\n"
@@ -548,11 +731,15 @@ def record(lab: Lab, config: LabConfig, names: list[str], out_dir: Path) -> list
 
 
 __all__ = [
+    "AMI_DEFAULT",
+    "RECORD_DEFAULT",
     "SCENARIOS",
     "AMICapture",
+    "AsteriskRecord",
     "Phone",
     "RecordError",
     "Scenario",
     "record",
     "staffed",
+    "started_at",
 ]

@@ -122,8 +122,10 @@ class _Replay:
         *,
         region: str,
         short_abandon_seconds: float,
+        default_dialect: str | None = None,
     ) -> None:
         self.rows = rows
+        self.default_dialect = default_dialect
         self.tracker = CallTracker(region=region, short_abandon_seconds=short_abandon_seconds)
         self.channels: dict[str, _Channel] = {}
         self.finals: dict[str, CallRecord] = {}
@@ -152,6 +154,12 @@ class _Replay:
                     if row.userdeftype != "QueueResult":
                         continue
                     fields = user_fields(row)
+                    if fields.get("queue", "") not in ("", _queue_name(start.appdata)):
+                        # Another queue's result: a blind transfer into a queue runs a
+                        # second Queue() with no APP_START (the application's name did
+                        # not change), so this segment's own result never comes.
+                        start = None
+                        continue
                     status = fields.get("status", "").upper()
                     self.joined[start.id] = status not in _NEVER_JOINED
                     if fields.get("member"):
@@ -320,7 +328,7 @@ class _Replay:
             channel.app = row.appname.lower()
             if channel.app == "queue" and self.joined.get(row.id, True):
                 queue = _queue_name(row.appdata)
-                dialect = self.dialects.get(row.id)
+                dialect = self.dialects.get(row.id) or self._inherited_dialect(channel)
                 if dialect:
                     channel.chanvars["DIALECT"] = dialect
                 self._emit("QueueCallerJoin", channel, row.eventtime, (("Queue", queue),))
@@ -332,6 +340,22 @@ class _Replay:
             channel.app = ""
         elif is_user_event(row):
             self._user_event(channel, row)
+
+    def _inherited_dialect(self, channel: _Channel) -> str | None:
+        """``DIALECT`` as the channel has it at its queue join, when no row said it.
+
+        The dialplan sets ``__DIALECT`` to its default first thing and the IVR changes
+        it (saying so in ``CustomerIdentified``/``IvrStep``); the leading ``__`` makes
+        every channel the call creates inherit it (an agent's leg, the ``Local`` of a
+        consult into a queue). CEL logs neither ``Set()``, so: the channel's own, else
+        its call's caller channel's, else the dialplan's default.
+        """
+        own = channel.chanvars.get("DIALECT")
+        if own:
+            return own
+        caller = self.channels.get(channel.linkedid)
+        inherited = caller.chanvars.get("DIALECT") if caller is not None else None
+        return inherited or self.default_dialect
 
     def _follow(self, channel: _Channel, row: CelEvent) -> None:
         """What a row of a known channel says changed: its Linkedid, caller id, name."""
@@ -461,12 +485,19 @@ def _classify_group(
     *,
     short_abandon_seconds: float,
     region: str,
+    default_dialect: str | None,
     asterisk_started_at: float | None,
     shutdown_at: float | None,
     callers: Sequence[CallerCall],
 ) -> dict[str, CallRecord | None]:
     rows = call.rows
-    replay = _Replay(rows, queue_log, region=region, short_abandon_seconds=short_abandon_seconds)
+    replay = _Replay(
+        rows,
+        queue_log,
+        region=region,
+        short_abandon_seconds=short_abandon_seconds,
+        default_dialect=default_dialect,
+    )
     replay.run()
     ends = {row.linkedid: row.eventtime for row in rows if row.eventtype == "LINKEDID_END"}
     last = last_time(rows)
@@ -495,6 +526,7 @@ def classify_calls(
     *,
     short_abandon_seconds: float,
     region: str = "CN",
+    default_dialect: str | None = None,
     asterisk_started_at: float | None = None,
     shutdown_at: float | None = None,
 ) -> dict[str, CallRecord | None]:
@@ -511,6 +543,7 @@ def classify_calls(
                 queue_log,
                 short_abandon_seconds=short_abandon_seconds,
                 region=region,
+                default_dialect=default_dialect,
                 asterisk_started_at=asterisk_started_at,
                 shutdown_at=shutdown_at,
                 callers=members,
@@ -525,6 +558,7 @@ def classify(
     *,
     short_abandon_seconds: float,
     region: str = "CN",
+    default_dialect: str | None = None,
     asterisk_started_at: float | None = None,
     shutdown_at: float | None = None,
     linkedid: str | None = None,
@@ -536,6 +570,8 @@ def classify(
     (callid is the Uniqueid of the channel that ran ``Queue()``). ``linkedid`` names the
     call when the rows hold more than one caller call (a call merged into another);
     by default the oldest. None also when the rows hold no caller channel.
+    ``default_dialect``: the dialplan's ``DIALECT`` before the IVR sets it (the
+    ``DEFAULT_QUEUE`` global, settings' default queue), which CEL cannot show.
     """
     callers = caller_calls(cel)
     call = next((c for c in callers if c.linkedid == linkedid), None) if linkedid else None
@@ -549,6 +585,7 @@ def classify(
         queue_log,
         short_abandon_seconds=short_abandon_seconds,
         region=region,
+        default_dialect=default_dialect,
         asterisk_started_at=asterisk_started_at,
         shutdown_at=shutdown_at,
         callers=members,

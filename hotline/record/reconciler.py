@@ -126,6 +126,7 @@ class Reconciler:
         region: str = "CN",
         lookback_seconds: float = 86_400.0,
         record_grace_seconds: float = 600.0,
+        default_dialect: str | None = None,
     ) -> None:
         self.engine = engine
         self.record_engine = record_engine or engine
@@ -135,6 +136,7 @@ class Reconciler:
         self.region = region
         self.lookback_seconds = lookback_seconds
         self.record_grace_seconds = record_grace_seconds
+        self.default_dialect = default_dialect  # the dialplan's DIALECT before the IVR's
         self.rows_reconciled = 0
 
     def run_once(
@@ -260,6 +262,7 @@ class Reconciler:
                     short_abandon_seconds=self.short_abandon_seconds,
                     region=self.region,
                     asterisk_started_at=asterisk_started_at,
+                    default_dialect=self.default_dialect,
                     linkedid=linkedid,
                 )
             except Exception:  # one unreadable call must not stop the others

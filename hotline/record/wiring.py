@@ -55,6 +55,7 @@ def make_reconciler(
         region=settings.default_region,
         lookback_seconds=settings.reconcile_lookback,
         record_grace_seconds=settings.record_grace,
+        default_dialect=settings.default_queue,  # the dialplan's DEFAULT_QUEUE
     )
 
     def dispose() -> None:

@@ -541,6 +541,37 @@ TIMES = ("arrived_at", "queued_at", "answered_at", "ended_at", "wait_seconds", "
 TIME_TOLERANCE = 0.05  # s
 
 
+def _cut_by_shutdown(got: CallRecord, live: CallRecord) -> set[str]:
+    """``core stop``/SIGTERM mid-call: the live tracker logs the queued caller as an
+    abandon (issue 13's table); the record says ``failed``, cut by the shutdown, and an
+    answered call stays answered with the reason noted."""
+    assert got.end_reason == SHUTDOWN, got
+    if live.outcome is Outcome.ANSWERED:
+        assert got.outcome is Outcome.ANSWERED
+        return set()
+    assert (live.outcome, got.outcome) == (Outcome.SHORT_ABANDONED, Outcome.FAILED)
+    return {"outcome"}
+
+
+def _bridged_out_of_queue(got: CallRecord, live: CallRecord) -> set[str]:
+    """AMI ``Bridge`` takes the caller out of ``Queue()`` with no ``QueueCallerLeave``,
+    so the live tracker counts the 3 s talk with the agent into the wait (docs/lab.md);
+    CEL's ``APP_END`` of ``Queue`` ends the wait at the bridge, about 1.4 s after the join."""
+    if got.merged_into is not None:
+        return set()
+    assert got.wait_seconds is not None and live.wait_seconds is not None
+    assert live.wait_seconds - got.wait_seconds > 2.5, (got.wait_seconds, live.wait_seconds)
+    return {"wait_seconds"}
+
+
+# Recordings where the live tracker is provably wrong: each check asserts what the record
+# says instead and returns the fields it checked (not compared with the live row).
+LIVE_IS_WRONG = {
+    "cut_by_restart": _cut_by_shutdown,
+    "bridged_from_queue": _bridged_out_of_queue,
+}
+
+
 def _meta(cel_csv: Path) -> dict[str, Any]:
     path = cel_csv.with_name(cel_csv.name.removesuffix(".cel.csv") + ".json")
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -559,6 +590,7 @@ def test_the_record_gives_the_live_trackers_rows(cel_csv: Path) -> None:
         read_cel(cel_csv),
         read_queue_log(cel_csv.with_name(stem + ".queue_log")),
         short_abandon_seconds=SHORT,
+        default_dialect=meta.get("default_dialect"),
         asterisk_started_at=meta.get("asterisk_started_at"),
         shutdown_at=meta.get("shutdown_at"),
     )
@@ -569,11 +601,13 @@ def test_the_record_gives_the_live_trackers_rows(cel_csv: Path) -> None:
         if got is None:
             differences.append(f"{linkedid}: no row from the record")
             continue
+        check = LIVE_IS_WRONG.get(stem)
+        skip = check(got, expected) if check is not None else set()
         for name in EXACT:
-            if getattr(got, name) != getattr(expected, name):
+            if name not in skip and getattr(got, name) != getattr(expected, name):
                 mine, theirs = getattr(got, name), getattr(expected, name)
                 differences.append(f"{linkedid}.{name}: record {mine!r}, live {theirs!r}")
-        for name in TIMES:
+        for name in (t for t in TIMES if t not in skip):
             a, b = getattr(got, name), getattr(expected, name)
             if (a is None) != (b is None) or (a is not None and abs(a - b) > TIME_TOLERANCE):
                 differences.append(f"{linkedid}.{name}: record {a!r}, live {b!r}")
