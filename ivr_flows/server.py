@@ -14,8 +14,13 @@ socket open. This server:
   (``agi_arg_N``) are exposed in order (:class:`~ivr_flows.agi.AGISession`);
 * runs each connection in its own task, isolates every exception to its session with
   one log line, always closes the writer, and bounds the session's total duration;
-* refuses connections beyond ``max_sessions`` at once (the dialplan falls through with
-  its defaults rather than the caller waiting on a backlog);
+* refuses connections beyond ``max_sessions`` at once (``HOTLINE_AGI_MAX_SESSIONS``,
+  256 by default): the socket is closed at once, so ``AGI()`` fails and the dialplan
+  falls through with its defaults rather than the caller waiting on a backlog, and a
+  warning names the cap and the setting (once per ``REFUSAL_LOG_INTERVAL`` seconds, with
+  the count refused meanwhile, so a flood cannot flood the log too);
+* closes a connection that sends nothing within ``header_timeout``
+  (``HOTLINE_AGI_HEADER_TIMEOUT``): an idle socket holds a slot for that long only;
 * counts every outcome for ``/api/health`` (:meth:`AGIServer.stats`).
 
 It binds loopback by default: FastAGI has no authentication, so only the Asterisk on
@@ -41,6 +46,8 @@ __all__ = ["AGIHandler", "AGIServer", "SessionOutcome", "SessionReport"]
 log = logging.getLogger(__name__)
 
 AGIHandler = Callable[[AGISession], Awaitable[object]]
+
+REFUSAL_LOG_INTERVAL = 10.0  # s between two "connection refused" warnings
 
 
 class SessionOutcome(enum.StrEnum):
@@ -116,6 +123,8 @@ class AGIServer:
         self._counts: Counter[str] = Counter()
         self._connections = 0
         self._peak = 0
+        self._refused_unlogged = 0
+        self._refusal_logged_at: float | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -182,10 +191,9 @@ class AGIServer:
         path: str | None = None
         uniqueid: str | None = None
         if len(self._tasks) >= self.max_sessions:
-            outcome = SessionOutcome.BUSY
-            log.warning("FastAGI: %d sessions live, connection refused", len(self._tasks))
+            self._log_refusal(writer)
             await _close(writer)
-            self._finish(outcome, path, uniqueid, started)
+            self._finish(SessionOutcome.BUSY, path, uniqueid, started)
             return
         assert task is not None
         self._tasks.add(task)
@@ -228,6 +236,26 @@ class AGIServer:
             self._tasks.discard(task)
             await _close(writer)
             self._finish(outcome, path, uniqueid, started)
+
+    def _log_refusal(self, writer: asyncio.StreamWriter) -> None:
+        """One warning per ``REFUSAL_LOG_INTERVAL``, counting the refusals in between."""
+        self._refused_unlogged += 1
+        now = time.monotonic()
+        last = self._refusal_logged_at
+        if last is not None and now - last < REFUSAL_LOG_INTERVAL:
+            return
+        peer = writer.get_extra_info("peername")
+        log.warning(
+            "FastAGI: connection from %s refused: %d sessions live, the cap is %d "
+            "(HOTLINE_AGI_MAX_SESSIONS); %d refused since the last warning; the dialplan "
+            "continues without this AGI step",
+            f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?",
+            len(self._tasks),
+            self.max_sessions,
+            self._refused_unlogged,
+        )
+        self._refused_unlogged = 0
+        self._refusal_logged_at = now
 
     async def _read_headers(self, reader: asyncio.StreamReader) -> dict[str, str] | SessionOutcome:
         try:

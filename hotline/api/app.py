@@ -12,18 +12,28 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hotline.api.deps import Service
-from hotline.api.errors import HotlineError
+from hotline.api.auth import TokenCache
+from hotline.api.deps import DatabaseProbe, Service
+from hotline.api.errors import (
+    DatabaseUnavailable,
+    HotlineError,
+    InvalidRequest,
+    InvalidText,
+    NotAuthenticated,
+    error_response,
+    responses,
+)
+from hotline.api.inputs import TextGuard
 from hotline.api.routes import (
     actions,
     agents_admin,
@@ -65,15 +75,15 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
-def _error(
-    status_code: int,
-    error_id: str,
-    message: str,
-    details: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body = {"error_id": error_id, "message": message, "details": details or {}}
-    return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)
+_error = error_response
+
+# What any /api route may answer besides its own errors: bad text (400, before routing),
+# no or a bad token (401), a bad parameter or body (422), and the database down while
+# the token or the route needs it (503). 403/404/409/413 are declared per route.
+COMMON_RESPONSES = responses(InvalidText, NotAuthenticated, InvalidRequest, DatabaseUnavailable)
+
+# The database gone, hung or out of connections: a 503 the client may retry, not a 500.
+_DATABASE_DOWN = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
 
 async def _hotline_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -88,7 +98,9 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
         for err in exc.errors()
     ]
-    return _error(422, "invalid-request", "the request is not valid", {"errors": errors})
+    shown = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in errors[:3])
+    message = f"the request is not valid: {shown}" if shown else "the request is not valid"
+    return _error(422, "invalid-request", message[:500], {"errors": errors})
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -96,6 +108,14 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     error_id = _HTTP_ERROR_IDS.get(exc.status_code, f"http-{exc.status_code}")
     headers = dict(exc.headers) if exc.headers else None
     return _error(exc.status_code, error_id, str(exc.detail), headers=headers)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    error = DatabaseUnavailable()
+    return _error(error.status_code, error.error_id, error.message)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -115,10 +135,14 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
+        probe: DatabaseProbe | None = None
         try:
             await run_in_threadpool(upgrade, engine)
             app.state.engine = engine
             app.state.sessionmaker = session_factory(engine)
+            probe = app.state.probe = DatabaseProbe(
+                engine, timeout=settings.db_probe_timeout, pool_size=settings.db_probe_pool_size
+            )
             # One bus per process: the service's when it runs here (its pushes and our
             # sockets must meet), else our own (Redis when configured).
             service_bus: Bus | None = getattr(service, "bus", None)
@@ -138,6 +162,9 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
                 if service_bus is None:
                     await bus.close()
         finally:
+            current: DatabaseProbe | None = getattr(app.state, "probe", None)
+            for each in {id(p): p for p in (probe, current) if p is not None}.values():
+                each.dispose()
             engine.dispose()
 
     app = FastAPI(
@@ -149,17 +176,24 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.service = service
+    app.state.token_cache = TokenCache(ttl=settings.token_cache_ttl, size=settings.token_cache_size)
+    app.add_middleware(TextGuard, max_body_bytes=settings.api_max_body_bytes)
     app.add_exception_handler(HotlineError, _hotline_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for database_down in _DATABASE_DOWN:
+        app.add_exception_handler(database_down, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    app.include_router(calls.router)
-    app.include_router(health.router)
-    app.include_router(routing.router)
-    app.include_router(customers.router)
-    app.include_router(agents_admin.router)
-    app.include_router(supervisor.router)
-    app.include_router(actions.router)
+    for router in (
+        calls.router,
+        health.router,
+        routing.router,
+        customers.router,
+        agents_admin.router,
+        supervisor.router,
+        actions.router,
+    ):
+        app.include_router(router, responses=COMMON_RESPONSES)
     app.include_router(ws.router)
     app.include_router(web.router)
     app.mount("/static", web.static_files(), name="static")

@@ -8,7 +8,17 @@ Every ``/api`` route and every WebSocket route must carry :func:`require` (or
 :func:`require_websocket`); :func:`guards_of` lets a test walk ``app.routes`` and fail
 on any route that forgot it. The token travels in ``Authorization: Bearer``; only
 WebSocket routes also accept ``?token=``, because browsers cannot set headers on a
-WebSocket, and query strings end up in access logs, so HTTP routes refuse it.
+WebSocket, and query strings end up in access logs, so HTTP routes refuse it (and the
+access log redacts it: :mod:`hotline.api.logs`).
+
+A verified token is trusted for ``HOTLINE_TOKEN_CACHE_TTL`` seconds without asking the
+database again (:class:`TokenCache`, bounded by ``HOTLINE_TOKEN_CACHE_SIZE``): token
+checks survive a database outage that long, and a token revoked by another process
+works at most that long; :func:`revoke_token` clears this process's caches at once.
+A check that must ask the database goes through the bounded probe
+(:class:`hotline.api.deps.DatabaseProbe`): a hung database is a 503 within
+:data:`TOKEN_CHECK_TIMEOUT_S` (or ``HOTLINE_DB_PROBE_TIMEOUT`` when longer), never a 401
+(docs/access.md).
 """
 
 from __future__ import annotations
@@ -17,9 +27,12 @@ import enum
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Annotated, Any
 
 import fastapi.routing
@@ -28,17 +41,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute
 
-from hotline.api.deps import EngineDep, get_engine
+from hotline.api.deps import get_probe, get_settings
 from hotline.api.errors import DatabaseUnavailable, Forbidden, NotAuthenticated
 from hotline.db.models import ApiToken
 
 __all__ = [
+    "TOKEN_CHECK_TIMEOUT_S",
     "AnyPrincipal",
     "Principal",
     "Role",
+    "TokenCache",
     "authenticate",
     "create_token",
     "effective_routes",
@@ -48,11 +63,16 @@ __all__ = [
     "require",
     "require_websocket",
     "revoke_token",
+    "verify_token",
 ]
 
 log = logging.getLogger(__name__)
 
-_MAX_TOKEN_LENGTH = 256  # ours are 43 characters; anything huge is not worth hashing
+_MAX_TOKEN_LENGTH = 256
+# A token check may wait longer than /api/health's probe: a slow moment of a loaded
+# database must not refuse a page's first request, while a hung one is still a 503
+# within this bound (docs/access.md).
+TOKEN_CHECK_TIMEOUT_S = 2.0
 
 
 class Role(enum.StrEnum):
@@ -117,18 +137,32 @@ def revoke_token(engine: Engine, token: str) -> bool:
         result = conn.execute(
             update(ApiToken).where(ApiToken.token_hash == hash_token(token)).values(revoked=True)
         )
+    for token_cache in list(_CACHES):  # this process stops trusting it now, not after the TTL
+        token_cache.forget(hash_token(token))
     return bool(result.rowcount)
 
 
+def _well_formed(token: str | None) -> bool:
+    # Ours are 43 URL-safe characters; anything else is not worth hashing or a query.
+    return bool(token) and len(token or "") <= _MAX_TOKEN_LENGTH and (token or "").isascii()
+
+
 def authenticate(engine: Engine, token: str | None) -> Principal | None:
-    """Return the principal for a live token, or None (unknown, revoked, malformed)."""
-    if not token or len(token) > _MAX_TOKEN_LENGTH:
+    """Return the principal for a live token, or None (unknown, revoked, malformed).
+
+    Asks the database every time; requests go through :func:`verify_token` instead.
+    """
+    if not _well_formed(token):
         return None
+    return _lookup(engine, hash_token(token or ""))
+
+
+def _lookup(engine: Engine, token_hash: str) -> Principal | None:
     with engine.connect() as conn:
         row = conn.execute(
             select(
                 ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.agent_id, ApiToken.revoked
-            ).where(ApiToken.token_hash == hash_token(token))
+            ).where(ApiToken.token_hash == token_hash)
         ).first()
     if row is None:
         log.info("rejected unknown API token")
@@ -144,6 +178,90 @@ def authenticate(engine: Engine, token: str | None) -> Principal | None:
     return Principal(token_id=row.id, name=row.name, role=role, agent_id=row.agent_id)
 
 
+_CACHES: weakref.WeakSet[TokenCache] = weakref.WeakSet()
+
+
+class TokenCache:
+    """Principals of verified tokens by hash, each trusted ``ttl`` seconds after the
+    database said so (not sliding: a revoked token is refused at most ``ttl`` after its
+    last check). At most ``size`` entries; the oldest verified goes first. Unknown and
+    revoked tokens are never cached. Used from the event loop only.
+    """
+
+    def __init__(
+        self, *, ttl: float, size: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        _CACHES.add(self)
+
+    def get(self, token_hash: str) -> Principal | None:
+        entry = self._entries.get(token_hash)
+        if entry is None:
+            return None
+        if self._clock() - entry[0] >= self.ttl:
+            del self._entries[token_hash]
+            return None
+        return entry[1]
+
+    def put(self, token_hash: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        self._entries[token_hash] = (self._clock(), principal)
+        self._entries.move_to_end(token_hash)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def forget(self, token_hash: str) -> None:
+        self._entries.pop(token_hash, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _token_cache(conn: HTTPConnection) -> TokenCache:
+    state = conn.app.state
+    token_cache: TokenCache | None = getattr(state, "token_cache", None)
+    if token_cache is None:
+        settings = get_settings(conn)
+        token_cache = state.token_cache = TokenCache(
+            ttl=settings.token_cache_ttl, size=settings.token_cache_size
+        )
+    return token_cache
+
+
+async def verify_token(conn: HTTPConnection, token: str | None) -> Principal | None:
+    """The principal for ``token``: from the cache, else the database through the bounded
+    probe. None for an unknown, revoked or malformed token; :class:`DatabaseUnavailable`
+    when the database cannot say within the probe's timeout."""
+    if not _well_formed(token):
+        return None
+    token_hash = hash_token(token or "")
+    token_cache = _token_cache(conn)
+    principal = token_cache.get(token_hash)
+    if principal is not None:
+        return principal
+    try:
+        probe = get_probe(conn)
+        principal = await probe.run(
+            partial(_lookup, token_hash=token_hash),
+            timeout=max(probe.timeout, TOKEN_CHECK_TIMEOUT_S),
+        )
+    except (SQLAlchemyError, TimeoutError) as exc:
+        # Not the client's fault: a 401 would log every user out during an outage.
+        log.warning("cannot check API token: database %s", type(exc).__name__)
+        raise DatabaseUnavailable(
+            "the database is unavailable and this token was not checked in the last "
+            f"{token_cache.ttl:g} s; try again shortly",
+            details={"token_cache_ttl": token_cache.ttl},
+        ) from None
+    if principal is not None:
+        token_cache.put(token_hash, principal)
+    return principal
+
+
 def _allowed(principal: Principal, roles: frozenset[Role]) -> bool:
     return any(principal.has(role) for role in roles)
 
@@ -152,7 +270,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API token (`hotline token
 
 
 @cache
-def require(*roles: Role) -> Callable[..., Principal]:
+def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency that admits a valid token whose role includes one of ``roles``.
 
     With no roles, any valid token passes. Use it as
@@ -163,21 +281,13 @@ def require(*roles: Role) -> Callable[..., Principal]:
     """
     allowed = frozenset(Role(role) for role in roles) or frozenset({Role.AGENT})
 
-    def dependency(
+    async def dependency(
         request: Request,
-        engine: EngineDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         if credentials is None:
             raise NotAuthenticated()
-        try:
-            principal = authenticate(engine, credentials.credentials)
-        except SQLAlchemyError as exc:
-            # Not the client's fault: a 401 would log every user out during an outage.
-            log.warning("cannot check API token: database error %s", type(exc).__name__)
-            raise DatabaseUnavailable(
-                "the database is unavailable; cannot check the token"
-            ) from None
+        principal = await verify_token(request, credentials.credentials)
         if principal is None:
             raise NotAuthenticated("the bearer token is unknown or revoked")
         if not _allowed(principal, allowed):
@@ -210,9 +320,8 @@ async def principal_from_websocket(websocket: WebSocket, *roles: Role) -> Princi
     allowed = frozenset(Role(role) for role in roles) or frozenset({Role.AGENT})
     token = _websocket_token(websocket)
     try:
-        principal = await run_in_threadpool(authenticate, get_engine(websocket), token)
-    except SQLAlchemyError as exc:
-        log.warning("cannot check API token: database error %s", type(exc).__name__)
+        principal = await verify_token(websocket, token)
+    except DatabaseUnavailable:
         raise WebSocketException(status.WS_1011_INTERNAL_ERROR, "database unavailable") from None
     if principal is None:
         raise WebSocketException(status.WS_1008_POLICY_VIOLATION, "a valid token is required")

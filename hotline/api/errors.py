@@ -12,18 +12,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+
 __all__ = [
+    "BODY_ERRORS",
     "AMINotConnected",
     "AMIRefused",
     "AMITimeout",
     "AMIUnavailable",
     "AgentBusy",
     "AgentNotOnCall",
+    "BadRequest",
+    "BodyTooLarge",
+    "CustomerNotAllowed",
     "DatabaseUnavailable",
+    "ErrorOut",
     "Forbidden",
     "HotlineError",
     "InterfaceInUse",
     "InvalidRequest",
+    "InvalidText",
     "LiveStoreUnavailable",
     "LiveUnavailable",
     "NoLiveCall",
@@ -36,6 +46,8 @@ __all__ = [
     "NotDiallable",
     "ServiceNotRunning",
     "ServiceUnavailable",
+    "error_response",
+    "responses",
 ]
 
 
@@ -72,6 +84,46 @@ class HotlineError(Exception):
         return f"{type(self).__name__}(error_id={self.error_id!r}, message={self.message!r})"
 
 
+class ErrorOut(BaseModel):
+    """The body of every error response (the OpenAPI schema of 4xx/5xx answers)."""
+
+    error_id: str = Field(description="Stable machine id; clients branch on it.")
+    message: str = Field(description="For people; may change between versions.")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+def error_response(
+    status_code: int,
+    error_id: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The one renderer of ``{"error_id", "message", "details"}`` (handlers, middleware)."""
+    body = {"error_id": error_id, "message": message, "details": details or {}}
+    return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)
+
+
+def responses(*errors: type[HotlineError]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` mapping for routes that may raise ``errors``.
+
+    One entry per status; its description lists every ``error_id`` that status can carry
+    on that route, so a client sees in the schema which ids to branch on.
+    """
+    ids: dict[int, list[str]] = {}
+    for error in errors:
+        found = ids.setdefault(error.status_code, [])
+        if error.error_id not in found:
+            found.append(error.error_id)
+    return {
+        status: {
+            "model": ErrorOut,
+            "description": "error_id: " + ", ".join(f"`{i}`" for i in sorted(found)),
+        }
+        for status, found in sorted(ids.items())
+    }
+
+
 # -- the request and its principal ----------------------------------------------------------
 
 
@@ -79,6 +131,39 @@ class InvalidRequest(HotlineError):
     status_code = 422
     error_id = "invalid-request"
     default_message = "the request is not valid"
+
+
+class InvalidText(HotlineError):
+    """400: text the API never stores: a NUL, a lone surrogate, bytes that are not UTF-8.
+
+    One rule for the path, the query and every JSON body (:mod:`hotline.api.inputs`),
+    checked before routing, so every route may answer it; ``details`` say where
+    (``where``, ``field``) so the page can point at the field, and the page keeps what
+    the agent typed (docs/access.md). 400, not 422: the bytes are malformed whatever the
+    route, before any parameter is read.
+    """
+
+    status_code = 400
+    error_id = "invalid-text"
+    default_message = "the request holds text that is not valid (NUL or not UTF-8)"
+
+
+class BodyTooLarge(HotlineError):
+    status_code = 413
+    error_id = "body-too-large"
+    default_message = "the request body is too large"
+
+
+class BadRequest(HotlineError):
+    """400: a body that cannot be read at all (FastAPI's own parse error, rendered by the
+    app's handler with this id)."""
+
+    status_code = 400
+    error_id = "bad-request"
+    default_message = "the request body cannot be parsed"
+
+
+BODY_ERRORS = (BadRequest, BodyTooLarge)  # what any route with a JSON body may add
 
 
 class NotAuthenticated(HotlineError):
@@ -98,6 +183,13 @@ class Forbidden(HotlineError):
     status_code = 403
     error_id = "forbidden"
     default_message = "not allowed"
+
+
+class CustomerNotAllowed(Forbidden):
+    """403: an agent asked for a customer outside their calls and searches (docs/access.md)."""
+
+    error_id = "customer-not-allowed"
+    default_message = "agents open only the customers of their own calls and searches"
 
 
 # -- things that do not exist ----------------------------------------------------------------

@@ -143,13 +143,18 @@ def test_agents_may_not_set_tier_but_supervisors_may(api) -> None:
         "😀😀😀",
         "12345",
         "+86 123",
-        "\x00",
     ],
 )
 def test_hostile_search_input_is_a_clean_4xx(api, q) -> None:
     got = api.call("GET", "/api/customers/search", params={"q": q})
     assert got.status_code == 422, got.text
     assert got.json()["error_id"] in ("invalid-query", "invalid-request")
+
+
+def test_a_nul_in_the_search_is_the_one_text_rule(api) -> None:
+    got = api.call("GET", "/api/customers/search", params={"q": "\x00"})
+    assert got.status_code == 400, got.text
+    assert got.json()["error_id"] == "invalid-text"  # docs/access.md
 
 
 @pytest.mark.parametrize(

@@ -32,17 +32,22 @@ from starlette.concurrency import run_in_threadpool
 from hotline.ami import actions as ami
 from hotline.api.deps import ActionsDep, BridgeDep, BusDep, SessionmakerDep, SettingsDep
 from hotline.api.errors import (
+    BODY_ERRORS,
     AgentBusy,
     AgentNotOnCall,
     AMIRefused,
     AMITimeout,
     AMIUnavailable,
+    Forbidden,
     HotlineError,
+    LiveStoreUnavailable,
+    LiveUnavailable,
     NoLiveCall,
     NoSuchAbandon,
     NoSuchAgent,
     NoSuchQueue,
     NotDiallable,
+    responses,
 )
 from hotline.api.routes.supervisor import QUEUE_PATTERN, Supervisor, live_now, snapshot_now
 from hotline.bus import Bus
@@ -75,6 +80,10 @@ _DIALLABLE = re.compile(r"^\+?[0-9]{3,20}$")
 _BUSY = frozenset({"on_call", "ringing"})
 
 AgentId = Annotated[str, Path(pattern=_AGENT_ID)]
+
+# What every action may answer besides its own errors (and the app's 400/401/422/503).
+_ACTION_ERRORS = (Forbidden, AMIUnavailable, AMIRefused, AMITimeout, LiveStoreUnavailable)
+_MEMBER_RESPONSES = responses(*_ACTION_ERRORS, NoSuchAgent, NoSuchQueue, *BODY_ERRORS)
 CallId = Annotated[str, Path(pattern=_CALL_ID)]
 
 
@@ -193,7 +202,7 @@ class QueueAddIn(BaseModel):
     penalty: Annotated[int, Field(ge=0, le=100)] = 0
 
 
-@router.post("/api/agents/{agent_id}/pause", name="pause")
+@router.post("/api/agents/{agent_id}/pause", name="pause", responses=_MEMBER_RESPONSES)
 async def pause_agent(
     agent_id: AgentId, body: PauseIn, principal: Supervisor, desk: Desk
 ) -> dict[str, Any]:
@@ -207,7 +216,7 @@ async def pause_agent(
     return {**result, "agent_id": agent_id, "interface": interface, "paused": True}
 
 
-@router.post("/api/agents/{agent_id}/unpause", name="unpause")
+@router.post("/api/agents/{agent_id}/unpause", name="unpause", responses=_MEMBER_RESPONSES)
 async def unpause_agent(
     agent_id: AgentId, principal: Supervisor, desk: Desk, body: UnpauseIn | None = None
 ) -> dict[str, Any]:
@@ -221,7 +230,7 @@ async def unpause_agent(
     return {**result, "agent_id": agent_id, "interface": interface, "paused": False}
 
 
-@router.post("/api/agents/{agent_id}/queues", name="queue-add")
+@router.post("/api/agents/{agent_id}/queues", name="queue-add", responses=_MEMBER_RESPONSES)
 async def add_to_queue(
     agent_id: AgentId, body: QueueAddIn, principal: Supervisor, desk: Desk
 ) -> dict[str, Any]:
@@ -237,7 +246,11 @@ async def add_to_queue(
     return {**result, "agent_id": agent_id, "interface": interface, "queue": body.queue}
 
 
-@router.delete("/api/agents/{agent_id}/queues/{queue}", name="queue-remove")
+@router.delete(
+    "/api/agents/{agent_id}/queues/{queue}",
+    name="queue-remove",
+    responses=responses(*_ACTION_ERRORS, NoSuchAgent, NoSuchQueue),
+)
 async def remove_from_queue(
     agent_id: AgentId,
     queue: Annotated[str, Path(pattern=QUEUE_PATTERN)],
@@ -281,7 +294,24 @@ def _spy_target(view: dict[str, Any]) -> tuple[str, str]:
     return ami.chanspy_target(str(view["interface"]), str(leg) if leg else None)
 
 
-@router.post("/api/calls/{linkedid}/spy", name="spy")
+_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Asterisk has not settled it yet; the outcome follows on "
+        "/ws/supervisor as an ``action`` frame"
+    }
+}
+
+
+@router.post(
+    "/api/calls/{linkedid}/spy",
+    name="spy",
+    responses={
+        **_ACCEPTED,
+        **responses(
+            *_ACTION_ERRORS, LiveUnavailable, NoSuchAgent, AgentNotOnCall, NoLiveCall, *BODY_ERRORS
+        ),
+    },
+)
 async def spy(
     linkedid: CallId,
     body: SpyIn,
@@ -315,7 +345,22 @@ async def spy(
     return await desk.originate(action, frame)
 
 
-@router.post("/api/abandoned/{linkedid}/callback", name="callback")
+@router.post(
+    "/api/abandoned/{linkedid}/callback",
+    name="callback",
+    responses={
+        **_ACCEPTED,
+        **responses(
+            *_ACTION_ERRORS,
+            LiveUnavailable,
+            NoSuchAbandon,
+            NoSuchAgent,
+            NotDiallable,
+            AgentBusy,
+            *BODY_ERRORS,
+        ),
+    },
+)
 async def call_back(
     linkedid: CallId,
     body: CallbackIn,

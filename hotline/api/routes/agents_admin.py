@@ -32,7 +32,15 @@ from hotline.agents.directory import (
 from hotline.agents.membership import MembershipSyncError, sync_membership
 from hotline.api.auth import Role, require
 from hotline.api.deps import BridgeDep, SessionDep, SessionmakerDep, SettingsDep
-from hotline.api.errors import AMINotConnected, InterfaceInUse, NoSuchAgent, ServiceNotRunning
+from hotline.api.errors import (
+    BODY_ERRORS,
+    AMINotConnected,
+    Forbidden,
+    InterfaceInUse,
+    NoSuchAgent,
+    ServiceNotRunning,
+    responses,
+)
 from hotline.db.models import Agent
 from hotline.routing.skills import AgentSkills
 
@@ -92,6 +100,7 @@ class AgentIn(BaseModel):
     response_model=AgentList,
     name="directory",
     dependencies=[Depends(require(Role.SUPERVISOR))],
+    responses=responses(Forbidden),
 )
 def list_directory(session: SessionDep) -> AgentList:
     """Every agent with interface and skills, by id (invalid stored skills shown as stored)."""
@@ -105,7 +114,10 @@ def list_directory(session: SessionDep) -> AgentList:
     response_model=AgentOut,
     name="put",
     dependencies=[Depends(require(Role.ADMIN))],
-    responses={201: {"model": AgentOut, "description": "created"}},
+    responses={
+        201: {"model": AgentOut, "description": "created"},
+        **responses(Forbidden, InterfaceInUse, *BODY_ERRORS),
+    },
 )
 def put_agent(
     agent_id: AgentId, body: AgentIn, session: SessionDep, response: Response
@@ -129,6 +141,7 @@ def put_agent(
     status_code=status.HTTP_204_NO_CONTENT,
     name="delete",
     dependencies=[Depends(require(Role.ADMIN))],
+    responses=responses(Forbidden, NoSuchAgent),
 )
 def delete_agent(agent_id: AgentId, session: SessionDep) -> Response:
     """Remove an agent; the next sync takes it out of its queues."""
@@ -137,7 +150,12 @@ def delete_agent(agent_id: AgentId, session: SessionDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/sync", name="sync", dependencies=[Depends(require(Role.SUPERVISOR))])
+@router.post(
+    "/sync",
+    name="sync",
+    dependencies=[Depends(require(Role.SUPERVISOR))],
+    responses=responses(Forbidden, ServiceNotRunning, AMINotConnected),
+)
 async def sync_now(
     bridge: BridgeDep, sessions: SessionmakerDep, settings: SettingsDep
 ) -> dict[str, Any]:

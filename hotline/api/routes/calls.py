@@ -11,14 +11,23 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from hotline.api.auth import Principal, Role, require
 from hotline.api.deps import SessionDep, SettingsDep
-from hotline.api.errors import Forbidden, NoSuchCall, NoSuchCustomer
+from hotline.api.errors import (
+    BODY_ERRORS,
+    CustomerNotAllowed,
+    Forbidden,
+    NoSuchCall,
+    NoSuchCustomer,
+    responses,
+)
+from hotline.api.inputs import IsoDateTime
+from hotline.api.routes.customer_access import grants_of, reason_to_open
 from hotline.calls.records import Outcome
 from hotline.db.models import CallLog, Customer, CustomerLink
 from hotline.phones import to_e164
@@ -89,7 +98,7 @@ def list_calls(
         ),
     ] = None,
     since: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(description="ISO 8601; calls that arrived at or after it. Naive means UTC."),
     ] = None,
     outcome: Outcome | None = None,
@@ -107,9 +116,7 @@ def list_calls(
             query = query.where(CallLog.caller_e164 == e164)
         else:
             query = query.where(CallLog.caller_number == number.strip())
-    if since is not None:
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
+    if since is not None:  # aware, in UTC (IsoDateTime)
         query = query.where(CallLog.arrived_at >= since)
     if outcome is not None:
         query = query.where(CallLog.outcome == str(outcome))
@@ -148,7 +155,12 @@ def _call_for(session: Session, call_id: str, principal: Principal) -> CallLog:
     return call
 
 
-@router.post("/{call_id}/wrapup", response_model=CallOut, name="wrapup")
+@router.post(
+    "/{call_id}/wrapup",
+    response_model=CallOut,
+    name="wrapup",
+    responses=responses(Forbidden, NoSuchCall, *BODY_ERRORS),
+)
 def wrap_up(
     call_id: Annotated[str, Path(max_length=150)],
     body: WrapUpIn,
@@ -165,18 +177,31 @@ def wrap_up(
     return CallOut.model_validate(call)
 
 
-@router.post("/{call_id}/customer", name="link-customer")
+@router.post(
+    "/{call_id}/customer",
+    name="link-customer",
+    responses=responses(Forbidden, CustomerNotAllowed, NoSuchCall, NoSuchCustomer, *BODY_ERRORS),
+)
 def link_customer(
+    request: Request,
     call_id: Annotated[str, Path(max_length=150)],
     body: LinkIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Role.AGENT))],
 ) -> dict[str, object]:
     """Switch (or set) the customer a call is linked to. Audited; the tracker's later
-    writes keep an agent's choice."""
+    writes keep an agent's choice. On a live call an agent may link any customer; after
+    it, only one they may open (docs/access.md)."""
     call = _call_for(session, call_id, principal)
     if session.get(Customer, body.customer_id) is None:
         raise NoSuchCustomer()
+    live = call.outcome == str(Outcome.IN_PROGRESS) and call.ended_at is None
+    grants = grants_of(request)
+    if not live and reason_to_open(session, principal, body.customer_id, grants) is None:
+        raise CustomerNotAllowed(
+            "the call has ended: link a customer of your own calls or searches",
+            details={"customer_id": body.customer_id},
+        )
     session.add(
         CustomerLink(
             call_id=call.id,

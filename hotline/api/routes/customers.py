@@ -10,6 +10,10 @@ Search input is hostile by default (it is a free-text box): it is length-capped,
 parsed by :func:`hotline.matching.matcher.parse_query` into keys that go to SQL as bound
 parameters only, and anything unsearchable (emoji only, an impossible number) is a
 clean 422 with ``error_id`` ``invalid-query``.
+
+Which customers an agent may open, change or link is the rule of docs/access.md
+(:mod:`hotline.api.routes.customer_access`): those of their own calls and searches;
+supervisors open any.
 """
 
 from __future__ import annotations
@@ -19,12 +23,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.orm import Session, selectinload
 
 from hotline.api.auth import Principal, Role, require
 from hotline.api.deps import SessionDep
-from hotline.api.errors import HotlineError, InvalidRequest
+from hotline.api.errors import (
+    BODY_ERRORS,
+    CustomerNotAllowed,
+    Forbidden,
+    InvalidRequest,
+    NoSuchCustomer,
+    responses,
+)
+from hotline.api.routes.customer_access import check_customer, grants_of
 from hotline.customers.rows import address_row, phone_region, with_name_keys
 from hotline.customers.view import CustomerNotFound, CustomerOut, load_customer, view_customer
 from hotline.db.models import Address, Customer, CustomerPhone, Product, Tier
@@ -38,12 +50,9 @@ router = APIRouter(prefix="/api/customers", tags=["customers"])
 
 _INT32_MAX = 2**31 - 1
 
-
-class NoSuchCustomer(HotlineError):
-    """404 for :class:`hotline.customers.view.CustomerNotFound`."""
-
-    status_code = 404
-    error_id = "no-such-customer"
+Phone = Annotated[str, Field(max_length=64)]
+AddressText = Annotated[str, Field(max_length=500)]
+Tag = Annotated[str, Field(max_length=40)]
 
 
 class SearchHit(BaseModel):
@@ -77,13 +86,13 @@ class ProductIn(BaseModel):
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    phones: list[str] = Field(default_factory=list, max_length=20)
-    addresses: list[str] = Field(default_factory=list, max_length=20)
+    phones: list[Phone] = Field(default_factory=list, max_length=20)
+    addresses: list[AddressText] = Field(default_factory=list, max_length=20)
     products: list[ProductIn] = Field(default_factory=list, max_length=50)
     tier: Tier = Tier.STANDARD
     preferred_dialect: str | None = Field(default=None, max_length=32)
     account_manager: str | None = Field(default=None, max_length=80)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
     site: str | None = Field(default=None, max_length=80)
 
     @field_validator("name")
@@ -97,8 +106,6 @@ class CustomerIn(BaseModel):
     @field_validator("addresses")
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
-        if any(len(a) > 500 for a in value):
-            raise ValueError("an address is longer than 500 characters")
         return [a.strip() for a in value if a.strip()]
 
 
@@ -110,9 +117,9 @@ class CustomerPatch(BaseModel):
     tier: Tier | None = None
     preferred_dialect: str | None = Field(default=None, max_length=32)
     account_manager: str | None = Field(default=None, max_length=80)
-    tags: list[str] | None = Field(default=None, max_length=50)
-    add_phones: list[str] = Field(default_factory=list, max_length=20)
-    add_addresses: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[Tag] | None = Field(default=None, max_length=50)
+    add_phones: list[Phone] = Field(default_factory=list, max_length=20)
+    add_addresses: list[AddressText] = Field(default_factory=list, max_length=20)
 
 
 def _search(request: Request) -> CustomerSearch:
@@ -128,11 +135,27 @@ def _mask(e164: str) -> str:
     return "*" * max(len(e164) - 4, 0) + e164[-4:]
 
 
-@router.get("/search", response_model=SearchResult, name="search")
+def _fit(row: object) -> None:
+    """Cut values *derived* from the input (pinyin keys, parsed address parts) to their
+    column: a 200-character name has 1,000 letters of pinyin, and PostgreSQL refuses a
+    value longer than ``varchar(n)``. Input fields are bounded by the models above."""
+    for column in row.__table__.columns:  # type: ignore[attr-defined]
+        length = getattr(column.type, "length", None)
+        value = getattr(row, column.key, None)
+        if isinstance(column.type, String) and isinstance(value, str) and length:
+            setattr(row, column.key, value[:length])  # a no-op when it fits
+
+
+@router.get(
+    "/search",
+    response_model=SearchResult,
+    name="search",
+    responses=responses(Forbidden),
+)
 def search_customers(
     request: Request,
     session: SessionDep,
-    _principal: Annotated[Principal, Depends(require(Role.AGENT))],
+    principal: Annotated[Principal, Depends(require(Role.AGENT))],
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY, description="Free text.")],
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> SearchResult:
@@ -162,6 +185,8 @@ def search_customers(
         for c in found
         if c.customer_id in customers
     ]
+    if principal.agent_id and not principal.has(Role.SUPERVISOR):
+        grants_of(request).give(principal.agent_id, [item.id for item in items])
     ambiguous = len(items) > 1 and items[0].score == items[1].score
     return SearchResult(query=q, items=items, count=len(items), ambiguous=ambiguous)
 
@@ -180,13 +205,27 @@ def _view(session: Session, customer_id: int) -> CustomerOut:
         raise NoSuchCustomer(str(exc)) from None
 
 
-@router.get("/{customer_id}", response_model=CustomerOut, name="get")
+def _exists(session: Session, customer_id: int) -> None:
+    if session.get(Customer, customer_id) is None:
+        raise NoSuchCustomer()
+
+
+@router.get(
+    "/{customer_id}",
+    response_model=CustomerOut,
+    name="get",
+    responses=responses(CustomerNotAllowed, NoSuchCustomer),
+)
 def get_customer(
+    request: Request,
     session: SessionDep,
-    _principal: Annotated[Principal, Depends(require(Role.AGENT))],
+    principal: Annotated[Principal, Depends(require(Role.AGENT))],
     customer_id: Annotated[int, Path(ge=1, le=_INT32_MAX)],
 ) -> CustomerOut:
-    """The whole record: phones, addresses, products and the latest calls."""
+    """The whole record: phones, addresses, products and the latest calls. Agents open
+    the customers of their own calls and searches (docs/access.md)."""
+    _exists(session, customer_id)
+    check_customer(session, principal, customer_id, grants_of(request))
     return _view(session, customer_id)
 
 
@@ -214,14 +253,16 @@ def _address_rows(raws: list[str], prior_city: str | None) -> list[Address]:
 
 def _check_commercial(principal: Principal, tier: Tier | None, manager: str | None) -> None:
     if (tier not in (None, Tier.STANDARD) or manager) and not principal.has(Role.SUPERVISOR):
-        raise HotlineError(
-            "only a supervisor may set the tier or the account manager",
-            error_id="forbidden",
-            status_code=403,
-        )
+        raise Forbidden("only a supervisor may set the tier or the account manager")
 
 
-@router.post("", response_model=CustomerOut, status_code=201, name="create")
+@router.post(
+    "",
+    response_model=CustomerOut,
+    status_code=201,
+    name="create",
+    responses=responses(Forbidden, *BODY_ERRORS),
+)
 def create_customer(
     request: Request,
     session: SessionDep,
@@ -240,7 +281,7 @@ def create_customer(
         tier=str(body.tier),
         preferred_dialect=body.preferred_dialect,
         account_manager=body.account_manager,
-        tags=[t[:40] for t in body.tags],
+        tags=list(body.tags),
         site=body.site,
         city=addresses[0].city if addresses else None,
         district=addresses[0].district if addresses else None,
@@ -249,13 +290,22 @@ def create_customer(
     customer.phones = phones
     customer.addresses = addresses
     customer.products = [Product(**p.model_dump()) for p in body.products]
+    for row in (customer, *addresses):
+        _fit(row)
     session.add(customer)
     session.commit()
     _search(request).remember(customer.name)
+    if principal.agent_id and not principal.has(Role.SUPERVISOR):
+        grants_of(request).give(principal.agent_id, [customer.id])  # docs/access.md
     return _view(session, customer.id)
 
 
-@router.patch("/{customer_id}", response_model=CustomerOut, name="update")
+@router.patch(
+    "/{customer_id}",
+    response_model=CustomerOut,
+    name="update",
+    responses=responses(CustomerNotAllowed, NoSuchCustomer, *BODY_ERRORS),
+)
 def update_customer(
     request: Request,
     session: SessionDep,
@@ -265,6 +315,7 @@ def update_customer(
 ) -> CustomerOut:
     """Change fields and add phones or addresses (removal stays a supervisor's tool)."""
     customer = _loaded(session, customer_id)
+    check_customer(session, principal, customer_id, grants_of(request))
     fields = body.model_fields_set
     if ("tier" in fields or "account_manager" in fields) and not principal.has(Role.SUPERVISOR):
         _check_commercial(principal, Tier.VIP1, "x")
@@ -279,12 +330,14 @@ def update_customer(
         if name in fields:
             setattr(customer, name, getattr(body, name))
     if body.tags is not None:
-        customer.tags = [t[:40] for t in body.tags]
+        customer.tags = list(body.tags)
     customer.phones.extend(_phone_rows(body.add_phones, {p.e164 for p in customer.phones}))
     new_addresses = _address_rows(body.add_addresses, customer.city)
     customer.addresses.extend(new_addresses)
     if customer.city is None and new_addresses:
         customer.city, customer.district = new_addresses[0].city, new_addresses[0].district
+    for row in (customer, *new_addresses):
+        _fit(row)
     session.commit()
     if body.name is not None:
         _search(request).remember(customer.name)

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketException, status
+from fastapi import APIRouter, Depends, Query, WebSocket
 from fastapi.responses import PlainTextResponse
 
 from hotline.api.auth import Principal, Role, require, require_websocket
 from hotline.api.deps import BusDep
-from hotline.api.errors import LiveStoreUnavailable, LiveUnavailable
-from hotline.api.sockets import drain, is_stream_id, serve
+from hotline.api.errors import Forbidden, LiveStoreUnavailable, LiveUnavailable, responses
+from hotline.api.inputs import IsoDateTime
+from hotline.api.sockets import drain, resume_cursor, serve
 from hotline.bus import Bus
 from hotline.live.metrics import CONTENT_TYPE, render
 from hotline.live.publisher import get_snapshot
@@ -127,7 +127,10 @@ def _agent_out(view: dict[str, Any]) -> dict[str, Any]:
 # -- reads ----------------------------------------------------------------------------------
 
 
-@router.get("/api/queues", name="queues")
+_LIVE_RESPONSES = responses(Forbidden, LiveUnavailable, LiveStoreUnavailable)
+
+
+@router.get("/api/queues", name="queues", responses=_LIVE_RESPONSES)
 async def list_queues(_: Supervisor, bus: BusDep) -> dict[str, Any]:
     """Every queue's live figures (docs/wallboard.md), waiting callers aged to now."""
     live = await live_now(bus)
@@ -142,7 +145,7 @@ async def list_queues(_: Supervisor, bus: BusDep) -> dict[str, Any]:
     }
 
 
-@router.get("/api/agents", name="agents")
+@router.get("/api/agents", name="agents", responses=_LIVE_RESPONSES)
 async def list_agents(
     _: Supervisor,
     bus: BusDep,
@@ -167,12 +170,12 @@ async def list_agents(
     }
 
 
-@router.get("/api/abandoned", name="abandoned")
+@router.get("/api/abandoned", name="abandoned", responses=_LIVE_RESPONSES)
 async def list_abandoned(
     _: Supervisor,
     bus: BusDep,
     since: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(description="ISO 8601; abandons at or after it. Naive means UTC."),
     ] = None,
 ) -> dict[str, Any]:
@@ -183,12 +186,17 @@ async def list_abandoned(
     live = await live_now(bus)
     items = list(live.get("abandoned") or [])
     if since is not None:
-        cutoff = (since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp()
+        cutoff = since.timestamp()  # aware, in UTC (IsoDateTime)
         items = [a for a in items if (a.get("abandoned_at") or 0) >= cutoff]
     return {"day": live.get("day"), "items": items, "count": len(items)}
 
 
-@router.get("/metrics", name="metrics", response_class=PlainTextResponse)
+@router.get(
+    "/metrics",
+    name="metrics",
+    response_class=PlainTextResponse,
+    responses=responses(Forbidden, LiveStoreUnavailable),
+)
 async def metrics(_: Supervisor, bus: BusDep) -> PlainTextResponse:
     """Prometheus text format. Needs a supervisor bearer token (scrape config
     ``authorization: {credentials_file: ...}``). Without a snapshot yet, only
@@ -210,12 +218,11 @@ async def supervisor_socket(
     """The wallboard feed. Without ``?last_id=``: the latest snapshot (aged to now), then
     every frame published after *that snapshot's* id, so nothing falls between the two.
     With it: a ``hello`` and every frame after ``last_id``, snapshots included."""
-    if last_id is not None and not is_stream_id(last_id):
-        raise WebSocketException(status.WS_1008_POLICY_VIOLATION, "bad last_id")
+    after = resume_cursor(last_id)
     await websocket.accept()
     now = time.time()
-    if last_id:
-        cursor = last_id
+    if after is not None:
+        cursor = after
         await websocket.send_json({"type": "hello", "last_id": cursor, "server_time": now})
     else:
         try:
