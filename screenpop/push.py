@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 CustomerLoader = Callable[[int], Awaitable[dict[str, Any] | None]]
 MAX_REMEMBERED = 10_000
+MIN_PUSH_BUDGET = 0.25
+"""Seconds the pre-dial push itself may take when ``ack_timeout`` is shorter (even 0)."""
 
 
 @dataclass(slots=True)
@@ -54,7 +56,8 @@ class PopStats:
     pushed: int = 0
     acked: int = 0
     ack_timeouts: int = 0
-    fallback_pushes: int = 0  # AgentCalled without a pre-dial pop (dialplan without b())
+    fallback_pushes: int = 0  # AgentCalled without a pre-dial pop (no b(), or bus down)
+    bus_skips: int = 0  # pre-dial steps that rang at once: the bus was down or stalled
     ack_waits_ms: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -65,6 +68,7 @@ class PopStats:
             "acked": self.acked,
             "ack_timeouts": self.ack_timeouts,
             "fallback_pushes": self.fallback_pushes,
+            "bus_skips": self.bus_skips,
             "ack_wait_ms_p50": p(0.5) if p else None,
             "ack_wait_ms_p99": p(0.99) if p else None,
         }
@@ -135,23 +139,50 @@ class PopPublisher:
 
     # -- the pre-dial step -------------------------------------------------------------
     async def pop_and_wait(self, linkedid: str, agent: str, queue: str | None = None) -> bool:
-        """Push the pop to ``agent`` and wait for its page's ack (bounded). True if acked."""
+        """Push the pop to ``agent`` and wait for its page's ack (bounded). True if acked.
+
+        The caller's phone waits on this, so the bus never holds it longer than the ack
+        timeout: a bus known to be down (``Bus.available``) is skipped at once, and one
+        that stalls is given up at the deadline. The pop is then left to the AMI
+        ``AgentCalled`` fallback (:meth:`publish`), which sees it was never pushed here.
+        """
+        if not self.bus.available:
+            self.stats.bus_skips += 1
+            log.info("linkedid=%s agent=%s bus down; ringing at once", linkedid, agent)
+            return False
         stream = ack_stream(linkedid)
-        cursor = await self.bus.last_id(stream)
         started = time.perf_counter()
-        await self.bus.publish(f"agent:{agent}", self.payload(linkedid, queue))
-        self._pushed.add((linkedid, agent))
-        self.stats.pushed += 1
         deadline = started + self.ack_timeout
-        while (remaining := deadline - time.perf_counter()) > 0:
-            messages = await self.bus.read(stream, cursor, block_ms=max(1, int(remaining * 1000)))
-            for message in messages:
-                cursor = message.id
-                if message.data.get("agent") == agent:
-                    self.stats.acked += 1
-                    self.stats.ack_waits_ms.append((time.perf_counter() - started) * 1000)
-                    del self.stats.ack_waits_ms[:-10_000]
-                    return True
+        try:
+            async with asyncio.timeout(max(self.ack_timeout, MIN_PUSH_BUDGET)):
+                cursor = await self.bus.last_id(stream)
+                await self.bus.publish(f"agent:{agent}", self.payload(linkedid, queue))
+                self._pushed.add((linkedid, agent))
+                self.stats.pushed += 1
+                while (remaining := deadline - time.perf_counter()) > 0:
+                    block_ms = max(1, int(remaining * 1000))
+                    for message in await self.bus.read(stream, cursor, block_ms=block_ms):
+                        cursor = message.id
+                        if message.data.get("agent") == agent:
+                            self.stats.acked += 1
+                            self.stats.ack_waits_ms.append((time.perf_counter() - started) * 1000)
+                            del self.stats.ack_waits_ms[:-10_000]
+                            return True
+        except TimeoutError:
+            pass  # the bus stalled: counted below, as not pushed or not acknowledged
+        except Exception as exc:  # the bus failed: ring now, AgentCalled pops later
+            self.stats.bus_skips += 1
+            log.warning(
+                "linkedid=%s agent=%s pre-dial pop failed (%s); ringing at once",
+                linkedid,
+                agent,
+                type(exc).__name__,
+            )
+            return False
+        if (linkedid, agent) not in self._pushed:
+            self.stats.bus_skips += 1
+            log.warning("linkedid=%s agent=%s bus stalled; ringing at once", linkedid, agent)
+            return False
         self.stats.ack_timeouts += 1
         log.info(
             "linkedid=%s agent=%s pop not acknowledged in %.0f ms; ringing anyway",

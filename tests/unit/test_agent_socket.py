@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -102,3 +104,44 @@ def test_ack_goes_on_the_bus_and_garbage_is_survived(client) -> None:
 
         acks = c.portal.call(wait_ack)
     assert [m.data["agent"] for m in acks] == ["1001"]
+
+
+@pytest.mark.parametrize("path", ["/ws/agent", "/ws/supervisor"])
+@pytest.mark.parametrize("bad", ["x", "", "12", "1-2-3", "-1-0", "1-0;DROP", "9" * 21 + "-0"])
+def test_both_sockets_refuse_a_last_id_that_is_not_a_bus_id(client, path, bad) -> None:
+    """One rule for both sockets (issue 13): refused before the handshake, 1008."""
+    c, tokens = client
+    token = tokens["a"] if path == "/ws/agent" else tokens["sup"]
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        c.websocket_connect(f"{path}?token={token}&last_id={bad}") as ws,
+    ):
+        ws.receive_json()
+    assert refused.value.code == 1008
+
+
+@pytest.mark.parametrize("path", ["/ws/agent", "/ws/supervisor"])
+def test_both_sockets_resume_from_a_good_last_id(client, path) -> None:
+    c, tokens = client
+    stream = "agent:1001" if path == "/ws/agent" else "supervisor"
+    token = tokens["a"] if path == "/ws/agent" else tokens["sup"]
+    seen = publish(c, stream, {"type": "x", "n": 1})
+    publish(c, stream, {"type": "x", "n": 2})
+    with c.websocket_connect(f"{path}?token={token}&last_id={seen}") as ws:
+        hello = ws.receive_json()
+        assert (hello["type"], hello["last_id"]) == ("hello", seen)
+        assert ws.receive_json()["n"] == 2
+
+
+def test_a_socket_that_closes_leaves_no_subscription_behind(client) -> None:
+    c, tokens = client
+    fanout = c.app.state.bus.fanout
+    for _ in range(3):
+        with c.websocket_connect(f"/ws/agent?token={tokens['a']}") as ws:
+            ws.receive_json()
+            assert len(fanout) >= 1
+    publish(c, "agent:1001", {"type": "x"})  # the pump notices the closed socket on send
+    deadline = time.monotonic() + 5
+    while len(fanout) and time.monotonic() < deadline:
+        c.portal.call(asyncio.sleep, 0.02)
+    assert len(fanout) == 0

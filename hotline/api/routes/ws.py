@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, WebSocket, WebSocketException, status
 
 from hotline.api.auth import Principal, Role, require_websocket
 from hotline.api.deps import BusDep
-from hotline.api.sockets import serve
+from hotline.api.sockets import resume_cursor, serve
 from hotline.bus import Bus
 from hotline.types import ack_stream, agent_stream
 
@@ -60,7 +60,9 @@ async def agent_socket(
     agent: str | None = None,
 ) -> None:
     """Pops and call updates for one agent: ``screenpop``, ``screenpop.withdrawn``,
-    ``call.connected``, ``call.ended``. ``?last_id=`` resumes after a reconnect."""
+    ``call.connected``, ``call.ended``. ``?last_id=`` resumes after a reconnect; one that
+    is not a bus id is refused (1008, ``bad last_id``) as on ``/ws/supervisor``."""
+    after = resume_cursor(last_id)
     if principal.role == Role.AGENT:
         if agent not in (None, principal.agent_id):
             raise WebSocketException(status.WS_1008_POLICY_VIOLATION, "agents see only their own")
@@ -71,7 +73,7 @@ async def agent_socket(
         raise WebSocketException(status.WS_1008_POLICY_VIOLATION, "no agent id")
     stream = agent_stream(agent_id)
     await websocket.accept()
-    cursor = last_id if last_id else await bus.last_id(stream)
+    cursor = after if after is not None else await bus.last_id(stream)
     await websocket.send_json({"type": "hello", "agent": agent_id, "last_id": cursor})
     await serve(
         websocket,
