@@ -37,6 +37,9 @@ def lab_config(settings: Settings) -> LabConfig:
         ami_user=settings.ami_user,
         ami_secret=settings.ami_secret.get_secret_value(),
         record_db=record_db(settings.record_database_url),
+        rtp_timeout=settings.lab_rtp_timeout,
+        rtp_timeout_hold=settings.lab_rtp_timeout_hold,
+        session_timers_expires=settings.lab_session_timers_expires,
     )
 
 

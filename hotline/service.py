@@ -256,7 +256,12 @@ class CallService:
                 default_queue=settings.default_queue,
             )
             host, port = Settings.split_bind(settings.agi_bind)
-            self.agi = ivr.server(host, port)
+            self.agi = ivr.server(
+                host,
+                port,
+                max_sessions=settings.agi_max_sessions,
+                header_timeout=settings.agi_header_timeout,
+            )
             await self.agi.start()
         await self.bridge.start()
 

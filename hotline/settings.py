@@ -64,6 +64,16 @@ class Settings(BaseSettings):
         description="Debian sid chroot holding Asterisk 22 for the lab (cached between runs).",
     )
     lab_agents: int = Field(default=4, ge=1, le=200)
+    # A party that vanishes without a BYE is hung up (docs/lab.md, "Cleaning up").
+    lab_rtp_timeout: int = Field(
+        default=30, ge=5, le=3600, description="Seconds without RTP before Asterisk hangs up."
+    )
+    lab_rtp_timeout_hold: int = Field(
+        default=300, ge=5, le=7200, description="The same, while the call is on hold."
+    )
+    lab_session_timers_expires: int = Field(
+        default=1800, ge=90, le=86_400, description="RFC 4028 session interval, seconds."
+    )
     # -- Asterisk's own record (docs/asterisk-record.md) --
     record_url: str | None = Field(
         default=None,
