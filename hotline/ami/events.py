@@ -51,6 +51,7 @@ from hotline.ami.typed import (
     QueueParams,
     QueueResult,
     Rename,
+    SoftHangupRequest,
     SurveyResult,
     TypedEvent,
     number,
@@ -267,6 +268,19 @@ def _hangup(event: AMIEvent, at: float) -> Hangup:
     h = event.headers
     cause = h.get("Cause", "")
     return Hangup(
+        time=at,
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        channel_state=h.get("ChannelState", ""),
+        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
+        cause=int(cause) if cause.isdecimal() else None,
+    )
+
+
+def _soft_hangup_request(event: AMIEvent, at: float) -> SoftHangupRequest:
+    h = event.headers
+    cause = h.get("Cause", "")
+    return SoftHangupRequest(
         time=at,
         uniqueid=h.get("Uniqueid", ""),
         linkedid=h.get("Linkedid", ""),
@@ -499,6 +513,7 @@ _PARSERS: Final[dict[str, Callable[[AMIEvent, float], TypedEvent | None]]] = {
     "NewCallerid": _new_callerid,
     "Rename": _rename,
     "Hangup": _hangup,
+    "SoftHangupRequest": _soft_hangup_request,
     "DialEnd": _dial_end,
     "QueueCallerJoin": _queue_caller_join,
     "QueueCallerAbandon": _queue_caller_abandon,

@@ -33,6 +33,7 @@ from typing import ClassVar, Final, TypeVar, dataclass_transform
 from hotline.types import NO_VALUE
 
 __all__ = [
+    "SOFTHANGUP_SHUTDOWN",
     "UP",
     "AccountManager",
     "AgentCalled",
@@ -65,6 +66,7 @@ __all__ = [
     "QueueParams",
     "QueueResult",
     "Rename",
+    "SoftHangupRequest",
     "SurveyResult",
     "TypedEvent",
     "event_class",
@@ -186,6 +188,21 @@ class Hangup(ChannelEvent):
     EVENT: ClassVar[str] = "Hangup"
 
     cause: int | None  # Q.850 cause code
+
+
+SOFTHANGUP_SHUTDOWN: Final = 4
+
+
+@event_class
+class SoftHangupRequest(ChannelEvent):
+    """Asterisk itself asks a channel to hang up. ``cause`` is the AST_SOFTHANGUP_*
+    reason, not a Q.850 code: :data:`SOFTHANGUP_SHUTDOWN` (4) is a ``core stop`` or
+    ``core restart`` hanging up every channel (tests/fixtures/record/cut_by_restart.ami);
+    an ordinary hangup shows 16."""
+
+    EVENT: ClassVar[str] = "SoftHangupRequest"
+
+    cause: int | None
 
 
 @event_class

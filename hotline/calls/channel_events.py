@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from hotline.ami.typed import (
+    SOFTHANGUP_SHUTDOWN,
     BridgeEnter,
     CoreShowChannel,
     Hangup,
@@ -22,11 +23,12 @@ from hotline.ami.typed import (
     Newchannel,
     Newstate,
     Rename,
+    SoftHangupRequest,
 )
 from hotline.calls.book import CallBook, SkipReason
 from hotline.calls.legs import Attempt, Call
 from hotline.calls.phases import Step
-from hotline.calls.records import CallRecord
+from hotline.calls.records import ASTERISK_SHUTDOWN, CallRecord
 from hotline.types import NO_VALUE
 
 __all__ = [
@@ -151,6 +153,21 @@ def on_hangup(book: CallBook, event: Hangup) -> list[CallRecord]:
     book.forget_leg(leg, event.time)
     if not call.legs:
         out.append(book.close(call, event.time))
+    return out
+
+
+def on_soft_hangup(book: CallBook, event: SoftHangupRequest) -> list[CallRecord]:
+    """A shutdown cuts the caller: the call is ``failed`` (answered stays answered) with
+    ``end_reason`` ``asterisk_shutdown``, never an abandon (docs/call-log.md). AMI's
+    ``Shutdown`` event comes about a second after these, too late to say so."""
+    out: list[CallRecord] = []
+    leg = book.locate(event, out)
+    if (
+        leg is not None
+        and event.cause == SOFTHANGUP_SHUTDOWN
+        and leg.uniqueid == leg.call.record.caller_uniqueid
+    ):
+        leg.call.cut = ASTERISK_SHUTDOWN
     return out
 
 

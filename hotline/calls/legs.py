@@ -54,6 +54,8 @@ class Call:
     # Its history has a hole (the AMI link dropped while it was open, or a resync adopted
     # it half-way), so its end is settled from Asterisk's record, not from what we saw.
     gap: bool = False
+    # Asterisk itself cut the caller (a shutdown): the record's end_reason.
+    cut: str | None = None
 
     def step(self, step: Step) -> None:
         self.phase = advance(self.phase, step)
@@ -85,6 +87,10 @@ class Call:
         record.ended_at = at
         record.wait_seconds = self._wait(at)
         record.outcome = self._outcome(short_abandon_seconds)
+        if self.cut is not None:
+            record.end_reason = self.cut
+            if record.outcome is not Outcome.ANSWERED:
+                record.outcome = Outcome.FAILED
         if record.answered_at is not None:
             ends = [t for t in (self.agent_ended_at, self.caller_ended_at) if t is not None]
             talk = min(ends, default=at) - record.answered_at

@@ -18,6 +18,12 @@ class SettledBy(enum.StrEnum):
     RECONCILED = "reconciled"  # settled from Asterisk's record (CEL, queue_log)
 
 
+# end_reason of a call Asterisk itself cut: docs/reliability.md.
+ASTERISK_SHUTDOWN = "asterisk_shutdown"  # a shutdown hung up every channel
+ASTERISK_CRASH = "asterisk_crash"  # Asterisk started again after the call's last sign
+NO_RECORD = "no_record"  # the record lost the call's end; settled after the grace
+
+
 class Outcome(enum.StrEnum):
     """How a call ended; docs/call-log.md gives the rule for each."""
 

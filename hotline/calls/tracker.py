@@ -45,6 +45,7 @@ from hotline.ami.typed import (
     QueueCallerLeave,
     QueueResult,
     Rename,
+    SoftHangupRequest,
     SurveyResult,
     TypedEvent,
 )
@@ -79,6 +80,7 @@ _HANDLERS: Final[dict[type[TypedEvent], _Handler]] = dict(
         _route(NewCallerid, ch.on_new_callerid),
         _route(Rename, ch.on_rename),
         _route(Hangup, ch.on_hangup),
+        _route(SoftHangupRequest, ch.on_soft_hangup),
         _route(QueueCallerJoin, qu.on_queue_join),
         _route(QueueCallerAbandon, qu.on_queue_abandon),
         _route(QueueCallerLeave, qu.on_queue_leave),

@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from hotline.calls.records import CallRecord, Outcome, SettledBy
+from hotline.calls.records import NO_RECORD, CallRecord, Outcome, SettledBy
 from hotline.calls.writer import CallLogWriter
 from hotline.db.models import CallLog
 from hotline.record import store
@@ -75,7 +75,6 @@ _FROM_ROW = (
     "survey_score",
 )
 _TIMES = ("arrived_at", "queued_at", "answered_at")
-NO_RECORD = "no_record"
 _BATCH = 2000  # Linkedids classified per database round; a pass loops until done
 
 

@@ -536,21 +536,10 @@ EXACT = (
     "candidates",
     "survey_score",
     "merged_into",
+    "end_reason",  # cut_by_restart: both say asterisk_shutdown (failed, answered stays)
 )
 TIMES = ("arrived_at", "queued_at", "answered_at", "ended_at", "wait_seconds", "talk_seconds")
 TIME_TOLERANCE = 0.05  # s
-
-
-def _cut_by_shutdown(got: CallRecord, live: CallRecord) -> set[str]:
-    """``core stop``/SIGTERM mid-call: the live tracker logs the queued caller as an
-    abandon (issue 13's table); the record says ``failed``, cut by the shutdown, and an
-    answered call stays answered with the reason noted."""
-    assert got.end_reason == SHUTDOWN, got
-    if live.outcome is Outcome.ANSWERED:
-        assert got.outcome is Outcome.ANSWERED
-        return set()
-    assert (live.outcome, got.outcome) == (Outcome.SHORT_ABANDONED, Outcome.FAILED)
-    return {"outcome"}
 
 
 def _bridged_out_of_queue(got: CallRecord, live: CallRecord) -> set[str]:
@@ -567,7 +556,6 @@ def _bridged_out_of_queue(got: CallRecord, live: CallRecord) -> set[str]:
 # Recordings where the live tracker is provably wrong: each check asserts what the record
 # says instead and returns the fields it checked (not compared with the live row).
 LIVE_IS_WRONG = {
-    "cut_by_restart": _cut_by_shutdown,
     "bridged_from_queue": _bridged_out_of_queue,
 }
 

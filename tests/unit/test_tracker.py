@@ -583,6 +583,44 @@ def test_a_call_without_a_gap_is_settled_live() -> None:
     assert tracker.take_handovers() == []
 
 
+SHUTDOWN_WHILE_QUEUED = """
+31.0 | SoftHangupRequest  | C  | C | 6 | Cause=4
+31.0 | QueueCallerAbandon | C  | C | 6 | Queue=support-yue; Position=1; OriginalPosition=1; HoldTime=28
+31.0 | QueueCallerLeave   | C  | C | 6 | Queue=support-yue; Count=0; Position=1
+31.0 | DialEnd            | C  | C | 6 | DestUniqueid=A1; DialStatus=CANCEL
+31.0 | Hangup             | A1 | C | 0 | Cause=26
+31.1 | Hangup             | C  | C | 6 | Cause=0
+"""
+
+
+def test_a_shutdown_cuts_the_caller_it_is_failed_not_an_abandon() -> None:
+    """``core stop`` soft-hangs every channel up (SoftHangupRequest Cause 4,
+    AST_SOFTHANGUP_SHUTDOWN) and app_queue logs each queued caller as an abandon; AMI's
+    Shutdown event comes later. An ordinary hangup's SoftHangupRequest says 16."""
+    record = final(scenario(ARRIVE + RING_A1 + SHUTDOWN_WHILE_QUEUED))
+    assert (record.outcome, record.end_reason) == (Outcome.FAILED, "asterisk_shutdown")
+    ordinary = final(
+        scenario(ARRIVE + RING_A1 + SHUTDOWN_WHILE_QUEUED.replace("Cause=4", "Cause=16"))
+    )
+    assert (ordinary.outcome, ordinary.end_reason) == (Outcome.ABANDONED, None)
+
+
+def test_a_shutdown_leaves_an_answered_call_answered_with_the_reason() -> None:
+    talking = ANSWERED.split("69.0 | AgentComplete")[0]
+    cut = """
+40.0 | SoftHangupRequest | C  | C | 6 | Cause=4
+40.0 | SoftHangupRequest | A1 | C | 6 | Cause=4
+40.1 | Hangup            | A1 | C | 6 | Cause=0
+40.1 | Hangup            | C  | C | 6 | Cause=0
+"""
+    record = final(scenario(talking + cut))
+    assert (record.outcome, record.end_reason, record.agent) == (
+        Outcome.ANSWERED,
+        "asterisk_shutdown",
+        "agent-1001",
+    )
+
+
 def test_resync_keeps_a_call_with_a_live_leg_and_drops_dead_legs() -> None:
     events = scenario(ANSWERED.split("69.0 | AgentComplete")[0])
     resync = ami_table("""
