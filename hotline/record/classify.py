@@ -40,15 +40,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from hotline.calls.records import CallRecord, Outcome, SettledBy
+from hotline.calls.records import (
+    ASTERISK_CRASH,
+    ASTERISK_SHUTDOWN,
+    CallRecord,
+    Outcome,
+    SettledBy,
+)
 from hotline.record.cel_calls import CallerCall, caller_calls, hangup_facts, last_time
 from hotline.record.entries import CelEvent, QueueLogEntry
 from hotline.record.replay import Replay
 
 __all__ = ["CRASH", "SHUTDOWN", "classify", "classify_calls"]
 
-CRASH = "asterisk_crash"
-SHUTDOWN = "asterisk_shutdown"
+CRASH = ASTERISK_CRASH  # the end reasons are the call log's (hotline.calls.records)
+SHUTDOWN = ASTERISK_SHUTDOWN
 
 _SHUTDOWN_SLACK = 1.0  # s: a hangup this close before ``shutdown_at`` is the shutdown's
 
