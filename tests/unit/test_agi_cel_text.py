@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 from hotline.record.cel_calls import user_fields
 from hotline.record.entries import CelEvent
-from ivr_flows.agi import CEL_TEXT_MAX, cel_text
+from ivr_flows.cel import CEL_TEXT_MAX, cel_text
 
 REASONS = (
     "landline area code 028 is 四川省成都市 (code shared with 四川省眉山市、四川省资阳市); "
