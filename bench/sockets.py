@@ -5,16 +5,20 @@ this process opens the pages (``websockets``) and watches them. The child publis
 pops itself, stamped with the wall clock, so delivery is measured from XADD (or the
 in-memory publish) to the page's receive on one host clock. Phases:
 
-1. open every socket (each must get its hello);
+1. open every socket at once, in one burst, on a fresh database (every token unchecked,
+   every stream new, as after a restart): each must get its hello; memory per socket;
 2. ``--idle`` seconds with nothing published (600 in the full run): CPU of the API
    process, and every socket must still be open;
 3. ``--seconds`` of pops at ``--rate`` per second (20), each to one agent among all of
    them: delivery p50/p99 and CPU.
 
-``--bus redis`` is the one reader per process; ``--bus memory`` the in-process bus, the
-baseline (no network hop, same fan-out), run the same way in the same invocation.
+``--bus redis`` is the few readers per process; ``--bus memory`` the in-process bus, the
+baseline (no network hop, same fan-out), each in its own API process in the same
+invocation: the bursts one after the other, the idle period shared (each process's CPU
+is its own), the pops one process at a time.
 
-    python -m bench.sockets --agents 2000 --supervisors 50 --idle 600 --bus redis memory
+    python -m bench.sockets --idle 600            # the full run: 2,000 + 50, ~12 min
+    python -m bench.sockets --idle 10 --seconds 10  # a quick look
 """
 
 from __future__ import annotations
@@ -131,95 +135,155 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def _run(
-    bus_kind: str, agents: int, supervisors: int, idle: float, seconds: float, rate: float
-) -> dict[str, Any]:
+@dataclass
+class Served:
+    """One API child process (one bus kind) and the pages opened on it."""
+
+    kind: str
+    child: subprocess.Popen[str]
+    ids: list[str]
+    pages: list[Page]
+    rss_empty: float = 0.0
+    result: dict[str, Any] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def _tokens(db_url: str, agents: int) -> tuple[list[str], dict[str, str], str]:
     from hotline.api.auth import Role, create_token
     from hotline.db.session import make_engine, upgrade
 
-    tmp = tempfile.mkdtemp(prefix="hotline-bench-sockets-")
-    db_url = f"sqlite:///{tmp}/bench.sqlite3"
     upgrade(db_url)
     engine = make_engine(db_url)
     ids = [f"{10000 + n}" for n in range(agents)]
     tokens = {a: create_token(engine, role=Role.AGENT, name=a, agent_id=a) for a in ids}
     sup = create_token(engine, role=Role.SUPERVISOR, name="sup")
     engine.dispose()
+    return ids, tokens, sup
+
+
+def _start(kind: str, agents: int, supervisors: int) -> Served:
+    """A fresh database (every token unchecked, as after a restart) and an API child."""
     import socket
 
+    tmp = tempfile.mkdtemp(prefix="hotline-bench-sockets-")
+    db_url = f"sqlite:///{tmp}/bench.sqlite3"
+    ids, tokens, sup = _tokens(db_url, agents)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
     child = subprocess.Popen(
-        [sys.executable, "-m", "bench.sockets", "--serve", db_url, bus_kind, str(port), prefix],
+        [sys.executable, "-m", "bench.sockets", "--serve", db_url, kind, str(port), prefix],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert child.stdout is not None
+    if child.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"the {kind} API process did not start")
+    base = f"ws://127.0.0.1:{port}"
+    pages = [Page(f"{base}/ws/agent?token={tokens[a]}") for a in ids]
+    pages += [Page(f"{base}/ws/supervisor?token={sup}") for _ in range(supervisors)]
+    served = Served(kind, child, ids, pages, rss_empty=_rss_mb(child.pid))
+    served.result = {"bus": kind, "agents": agents, "supervisors": supervisors}
+    return served
+
+
+async def _open(served: Served) -> None:
+    """Every page at once, in one burst (as after a restart): each must get its hello."""
+    opened = asyncio.Semaphore(0)
+    started = time.perf_counter()
+    served.tasks = [asyncio.create_task(page.run(opened)) for page in served.pages]
+    for _ in served.pages:
+        await opened.acquire()
+    served.result["open_s"] = round(time.perf_counter() - started, 1)
+    served.result["hello"] = sum(p.hello for p in served.pages)
+    refused: dict[str, int] = {}
+    for page in served.pages:
+        if not page.hello:
+            refused[page.closed or "?"] = refused.get(page.closed or "?", 0) + 1
+    served.result["refused"] = refused
+    await asyncio.sleep(2)  # let the burst settle before measuring memory
+    rss_open = _rss_mb(served.child.pid)
+    served.result.update(
+        rss_mb_empty=round(served.rss_empty, 1),
+        rss_mb_open=round(rss_open, 1),
+        kb_per_socket=round((rss_open - served.rss_empty) * 1024 / len(served.pages), 1),
+    )
+
+
+async def _idle(all_served: list[Served], idle: float) -> None:
+    """Nothing published for ``idle`` seconds, every API process at once (each idles on
+    its own; their CPU is each one's own): CPU, and every page must still be open."""
+    cpu0 = {s.kind: _cpu_seconds(s.child.pid) for s in all_served}
+    t0 = time.perf_counter()
+    await asyncio.sleep(idle)
+    took = time.perf_counter() - t0
+    for served in all_served:
+        cpu = (_cpu_seconds(served.child.pid) - cpu0[served.kind]) / took * 100
+        served.result.update(
+            idle_s=idle,
+            cpu_idle_pct=round(cpu, 2),
+            dropped_idle=sum(p.closed is not None for p in served.pages if p.hello),
+        )
+
+
+async def _pops(served: Served, seconds: float, rate: float) -> None:
+    """``rate`` pops a second for ``seconds``, each to one agent among all of them."""
+    child = served.child
     assert child.stdin is not None and child.stdout is not None
+    count = int(rate * seconds)
+    cpu0, t0 = _cpu_seconds(child.pid), time.perf_counter()
+    child.stdin.write(f"pops {rate} {count} {' '.join(served.ids)}\n")
+    child.stdin.flush()
+    await asyncio.to_thread(child.stdout.readline)
+    await asyncio.sleep(1)
+    cpu_pops = (_cpu_seconds(child.pid) - cpu0) / (time.perf_counter() - t0) * 100
+    latencies = [ms for p in served.pages for ms in p.latencies]
+    served.result.update(
+        pops=count,
+        delivered=len(latencies),
+        pop_p50_ms=round(pct(latencies, 0.5), 2) if latencies else None,
+        pop_p99_ms=round(pct(latencies, 0.99), 2) if latencies else None,
+        pop_max_ms=round(max(latencies), 2) if latencies else None,
+        cpu_pops_pct=round(cpu_pops, 2),
+        dropped=sum(p.closed is not None for p in served.pages if p.hello),
+    )
+
+
+async def _stop(served: Served) -> None:
+    for task in served.tasks:
+        task.cancel()
+    await asyncio.gather(*served.tasks, return_exceptions=True)
+    child = served.child
+    if child.stdin is not None:
+        child.stdin.close()
     try:
-        assert child.stdout.readline().strip() == "ready"
-        rss_empty = _rss_mb(child.pid)
-        base = f"ws://127.0.0.1:{port}"
-        pages = [Page(f"{base}/ws/agent?token={tokens[a]}") for a in ids]
-        pages += [Page(f"{base}/ws/supervisor?token={sup}") for _ in range(supervisors)]
-        opened = asyncio.Semaphore(0)
-        started = time.perf_counter()
-        tasks = []
-        for page in pages:  # in waves, as pages come in after a restart
-            tasks.append(asyncio.create_task(page.run(opened)))
-            if len(tasks) % 200 == 0:
-                await asyncio.sleep(0.05)
-        for _ in pages:
-            await opened.acquire()
-        open_s = time.perf_counter() - started
-        hellos = sum(p.hello for p in pages)
-        await asyncio.sleep(2)  # let the open burst settle before measuring
-        rss_open = _rss_mb(child.pid)
-        cpu0, t0 = _cpu_seconds(child.pid), time.perf_counter()
-        await asyncio.sleep(idle)
-        cpu_idle = (_cpu_seconds(child.pid) - cpu0) / (time.perf_counter() - t0) * 100
-        dropped_idle = sum(p.closed is not None for p in pages)
-        count = int(rate * seconds)
-        cpu0, t0 = _cpu_seconds(child.pid), time.perf_counter()
-        child.stdin.write(f"pops {rate} {count} {' '.join(ids)}\n")
-        child.stdin.flush()
-        await asyncio.to_thread(child.stdout.readline)
-        await asyncio.sleep(1)
-        cpu_pops = (_cpu_seconds(child.pid) - cpu0) / (time.perf_counter() - t0) * 100
-        latencies = [ms for p in pages for ms in p.latencies]
-        result = {
-            "bus": bus_kind,
-            "agents": agents,
-            "supervisors": supervisors,
-            "hello": hellos,
-            "open_s": round(open_s, 1),
-            "idle_s": idle,
-            "dropped": sum(p.closed is not None for p in pages),
-            "dropped_idle": dropped_idle,
-            "rss_mb_empty": round(rss_empty, 1),
-            "rss_mb_open": round(rss_open, 1),
-            "kb_per_socket": round((rss_open - rss_empty) * 1024 / len(pages), 1),
-            "cpu_idle_pct": round(cpu_idle, 2),
-            "pops": count,
-            "delivered": len(latencies),
-            "pop_p50_ms": round(pct(latencies, 0.5), 2) if latencies else None,
-            "pop_p99_ms": round(pct(latencies, 0.99), 2) if latencies else None,
-            "cpu_pops_pct": round(cpu_pops, 2),
-        }
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        return result
+        await asyncio.to_thread(child.wait, 30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+async def _run(
+    kinds: list[str], agents: int, supervisors: int, idle: float, seconds: float, rate: float
+) -> list[dict[str, Any]]:
+    """Each bus in its own API process, side by side: bursts one after the other, the idle
+    period shared, pops one process at a time (so neither measures the other's load)."""
+    all_served: list[Served] = []
+    try:
+        for kind in kinds:
+            served = _start(kind, agents, supervisors)
+            all_served.append(served)
+            await _open(served)
+            print(f"{kind}: {served.result}", file=sys.stderr, flush=True)
+        await _idle(all_served, idle)
+        for served in all_served:
+            await _pops(served, seconds, rate)
+        return [s.result for s in all_served]
     finally:
-        if child.stdin is not None:
-            child.stdin.close()
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        for served in all_served:
+            await _stop(served)
 
 
 def main() -> None:
@@ -235,10 +299,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20, help="pops per second")
     parser.add_argument("--bus", nargs="+", default=["redis", "memory"])
     args = parser.parse_args()
-    for kind in args.bus:
-        result = asyncio.run(
-            _run(kind, args.agents, args.supervisors, args.idle, args.seconds, args.rate)
-        )
+    results = asyncio.run(
+        _run(args.bus, args.agents, args.supervisors, args.idle, args.seconds, args.rate)
+    )
+    for result in results:
         print(json.dumps(result), flush=True)
 
 

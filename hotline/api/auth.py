@@ -18,7 +18,9 @@ works at most that long; :func:`revoke_token` clears this process's caches at on
 A check that must ask the database goes through the bounded probe
 (:class:`hotline.api.deps.DatabaseProbe`): a hung database is a 503 within
 :data:`TOKEN_CHECK_TIMEOUT_S` (or ``HOTLINE_DB_PROBE_TIMEOUT`` when longer), never a 401
-(docs/access.md).
+(docs/access.md). Checks that arrive together (2,000 pages opening after a restart) are
+one query per batch, the deadline timing that query only: a healthy database answers
+them all instead of refusing those queued behind the probe's small pool.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache
 from typing import Annotated, Any
 
 import fastapi.routing
@@ -158,24 +160,39 @@ def authenticate(engine: Engine, token: str | None) -> Principal | None:
 
 
 def _lookup(engine: Engine, token_hash: str) -> Principal | None:
+    return _lookup_many(engine, [token_hash]).get(token_hash)
+
+
+def _lookup_many(engine: Engine, token_hashes: list[str]) -> dict[str, Principal]:
+    """The principals of the live tokens among ``token_hashes``, by hash, in one query
+    (a burst of pages opening is checked a batch at a time: :func:`verify_token`)."""
     with engine.connect() as conn:
-        row = conn.execute(
+        rows = conn.execute(
             select(
-                ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.agent_id, ApiToken.revoked
-            ).where(ApiToken.token_hash == token_hash)
-        ).first()
-    if row is None:
-        log.info("rejected unknown API token")
-        return None
-    if row.revoked:
-        log.info("rejected revoked API token id=%s", row.id)
-        return None
-    try:
-        role = Role(row.role)
-    except ValueError:
-        log.warning("API token id=%s has an unknown role; rejected", row.id)
-        return None
-    return Principal(token_id=row.id, name=row.name, role=role, agent_id=row.agent_id)
+                ApiToken.token_hash,
+                ApiToken.id,
+                ApiToken.name,
+                ApiToken.role,
+                ApiToken.agent_id,
+                ApiToken.revoked,
+            ).where(ApiToken.token_hash.in_(token_hashes))
+        ).all()
+    found: dict[str, Principal] = {}
+    for row in rows:
+        if row.revoked:
+            log.info("rejected revoked API token id=%s", row.id)
+            continue
+        try:
+            role = Role(row.role)
+        except ValueError:
+            log.warning("API token id=%s has an unknown role; rejected", row.id)
+            continue
+        found[row.token_hash] = Principal(
+            token_id=row.id, name=row.name, role=role, agent_id=row.agent_id
+        )
+    if unknown := len(token_hashes) - len(rows):
+        log.info("rejected %d unknown API token(s)", unknown)
+    return found
 
 
 _CACHES: weakref.WeakSet[TokenCache] = weakref.WeakSet()
@@ -245,10 +262,8 @@ async def verify_token(conn: HTTPConnection, token: str | None) -> Principal | N
         return principal
     try:
         probe = get_probe(conn)
-        principal = await probe.run(
-            partial(_lookup, token_hash=token_hash),
-            timeout=max(probe.timeout, TOKEN_CHECK_TIMEOUT_S),
-        )
+        lookups = probe.batcher(_lookup_many, timeout=max(probe.timeout, TOKEN_CHECK_TIMEOUT_S))
+        principal = await lookups.get(token_hash)
     except (SQLAlchemyError, TimeoutError) as exc:
         # Not the client's fault: a 401 would log every user out during an outage.
         log.warning("cannot check API token: database %s", type(exc).__name__)

@@ -19,6 +19,7 @@ bounded per-subscription queues (docs/benchmarks.md, "Pages on one process").
     memory.py         MemoryBus
     redis_streams.py  RedisBus and every setting of its client (RedisOptions)
     reader.py         the blocking readers of a process
+    batch.py          look-ups asked together answered together (last ids, token checks)
 """
 
 from __future__ import annotations

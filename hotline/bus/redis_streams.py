@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hotline.bus.base import DEFAULT_MAXLEN, BusMessage, Fanout, Subscription
+from hotline.bus.batch import Batcher
 from hotline.bus.reader import StreamReader, shard_of, stop_task
 
 __all__ = ["RedisBus", "RedisOptions", "redis_client"]
@@ -54,12 +55,17 @@ class RedisOptions:
     backoff_max: float = 2.0
     watch_interval: float = 1.0  # the health PING that keeps `available` true to the link
     watch_timeout: float = 0.5
+    # last_id of many streams asked at once (a burst of pages opening) goes in pipelines of
+    # this many XREVRANGEs: one pooled connection per batch, not one per page
+    last_id_batch: int = 500
 
     def __post_init__(self) -> None:
         if self.reader_block_ms / 1000 >= self.reader_socket_timeout:
             raise ValueError("reader_block_ms must stay below reader_socket_timeout")
         if self.readers < 1:
             raise ValueError("readers must be at least 1")
+        if self.last_id_batch < 1:
+            raise ValueError("last_id_batch must be at least 1")
         if self.socket_timeout <= 0.5:
             raise ValueError("socket_timeout must exceed 0.5 s (reads block up to 0.5 s less)")
 
@@ -121,6 +127,7 @@ class RedisBus:
         self._maxlen = maxlen
         self.fanout = Fanout(limit=2 * maxlen + 200)  # XADD's MAXLEN ~ keeps up to ~100 more
         self._readers: list[StreamReader] = []
+        self._last_ids = Batcher(self._last_ids_of, max_batch=self.options.last_id_batch)
         self._watch: asyncio.Task[None] | None = None
         self._down_since: float | None = None
 
@@ -175,8 +182,17 @@ class RedisBus:
         return str(await self._call(xadd))
 
     async def last_id(self, stream: str) -> str:
-        info = await self._call(self._redis.xrevrange(self._prefix + stream, count=1))
-        return str(info[0][0]) if info else "0-0"
+        """The stream's newest id (``0-0`` when empty). Asked by every page as it opens:
+        the streams asked together share one pipeline (:class:`hotline.bus.batch.Batcher`),
+        so a burst of 2,000 pages is a few round trips, not 2,000 waits for the pool."""
+        return await self._last_ids.get(stream) or "0-0"
+
+    async def _last_ids_of(self, streams: list[str]) -> dict[str, str]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                pipe.xrevrange(self._prefix + stream, count=1)
+            replies = await self._call(pipe.execute())
+        return {s: str(info[0][0]) for s, info in zip(streams, replies, strict=True) if info}
 
     async def subscribe(self, stream: str, after: str | None) -> Subscription:
         cursor = after if after is not None else await self.last_id(stream)

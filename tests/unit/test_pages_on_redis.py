@@ -114,3 +114,46 @@ async def test_300_agent_pages_on_one_process_all_get_their_hello_and_their_pops
             return_exceptions=True,
         )
     assert not [line for line in warnings.lines if "socket ended" in line]
+
+
+BURST = 1000
+
+
+@pytest.mark.parametrize("pages", [BURST], indirect=True)
+async def test_a_burst_of_1000_agent_pages_and_10_supervisors_all_get_their_hello(
+    pages: Pages, warnings: _Warnings
+) -> None:
+    """All at once, as after a restart: each token distinct and unchecked, each agent
+    stream new to the process. Before batching, the token checks timed out queueing for
+    the probe's pool (1011) and ``last_id`` for a pooled Redis connection."""
+    import websockets
+
+    urls = [pages.ws_url("/ws/agent", pages.tokens[a]) for a in pages.agent_ids()]
+    urls += [pages.ws_url("/ws/supervisor", pages.supervisor) for _ in range(10)]
+
+    async def page(url: str) -> tuple[object, dict[str, object] | BaseException]:
+        try:
+            ws = await websockets.connect(url, open_timeout=30)
+        except Exception as exc:
+            return None, exc
+        try:
+            return ws, await _hello(ws)
+        except Exception as exc:
+            return ws, exc
+
+    started = time.perf_counter()
+    opened = await asyncio.gather(*(page(u) for u in urls))
+    took = time.perf_counter() - started
+    try:
+        firsts = [first for _, first in opened]
+        failed = [f for f in firsts if not isinstance(f, dict)]
+        assert not failed, f"{len(failed)} of {len(urls)} got no hello: {failed[:3]!r}"
+        kinds = [f["type"] for f in firsts if isinstance(f, dict)]
+        assert kinds == ["hello"] * BURST + ["snapshot"] * 10
+        print(f"{len(urls)} pages opened in {took:.1f} s")
+    finally:
+        await asyncio.gather(
+            *(ws.close() for ws, _ in opened if ws is not None),  # type: ignore[attr-defined]
+            return_exceptions=True,
+        )
+    assert not [line for line in warnings.lines if "cannot check API token" in line]

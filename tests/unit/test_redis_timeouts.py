@@ -36,6 +36,7 @@ def test_the_defaults_are_pinned() -> None:
     assert options.readers == 8
     assert options.reader_block_ms == 5000
     assert options.reader_socket_timeout == 8.0
+    assert options.last_id_batch == 500  # pages opening at once: one pipeline per 500
     # the one blocking read always returns before its socket would time out
     assert options.reader_block_ms / 1000 < options.reader_socket_timeout
     # a pooled read() blocks at most this long: below the command socket timeout
@@ -47,6 +48,8 @@ def test_a_block_at_or_above_the_socket_timeout_is_refused() -> None:
         RedisOptions(reader_block_ms=8000, reader_socket_timeout=8.0)
     with pytest.raises(ValueError, match="socket_timeout"):
         RedisOptions(socket_timeout=0.5)
+    with pytest.raises(ValueError, match="last_id_batch"):
+        RedisOptions(last_id_batch=0)
 
 
 def test_the_command_client_gets_every_option_and_the_url_cannot_override_them(
