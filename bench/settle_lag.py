@@ -118,6 +118,7 @@ async def main_async(rounds: int, baseline: int) -> int:
     lab.up(lab_config)
     probe = AMIProbe(lab_config)
     queue = lab_config.queues[0].name
+    interfaces = [a.interface for a in lab_config.agents[:4]]
     phones = [
         start_agent(
             agent,
@@ -151,7 +152,7 @@ async def main_async(rounds: int, baseline: int) -> int:
             )
             serve.start()
             serve.wait_api()
-            await asyncio.to_thread(_wait_members, probe, queue, lab_config)
+            await asyncio.to_thread(probe.wait_members, queue, interfaces)
 
             def make(name: str) -> FaultRun:
                 run = FaultRun(
@@ -174,7 +175,7 @@ async def main_async(rounds: int, baseline: int) -> int:
                 if up is not None and lag is not None:
                     api_up.append(up)
                     settled.append(lag)
-                await asyncio.to_thread(_wait_members, probe, queue, lab_config)
+                await asyncio.to_thread(probe.wait_members, queue, interfaces)
             serve.stop()
     finally:
         for phone in phones:
@@ -189,16 +190,6 @@ async def main_async(rounds: int, baseline: int) -> int:
     print(_line("restart -> call log right", settled))
     print(_line("baseline: calls ended -> right", live))
     return 0 if settled and max(settled) < 5.0 else 1
-
-
-def _wait_members(probe: AMIProbe, queue: str, lab_config: LabConfig) -> None:
-    wanted = {a.interface for a in lab_config.agents[:4]}
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if wanted <= set(probe.members(queue)):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"agents not in {queue} after 30 s")
 
 
 def main(argv: list[str] | None = None) -> int:

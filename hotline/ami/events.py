@@ -264,30 +264,22 @@ def _rename(event: AMIEvent, at: float) -> Rename:
     )
 
 
-def _hangup(event: AMIEvent, at: float) -> Hangup:
-    h = event.headers
-    cause = h.get("Cause", "")
-    return Hangup(
-        time=at,
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        channel_state=h.get("ChannelState", ""),
-        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
-        cause=int(cause) if cause.isdecimal() else None,
-    )
+def _caused(cls: type[Hangup | SoftHangupRequest]) -> Callable[[AMIEvent, float], ChannelEvent]:
+    """The parser of a hangup event: its channel snapshot and its numeric ``Cause``."""
 
+    def parse(event: AMIEvent, at: float) -> ChannelEvent:
+        h = event.headers
+        cause = h.get("Cause", "")
+        return cls(
+            time=at,
+            uniqueid=h.get("Uniqueid", ""),
+            linkedid=h.get("Linkedid", ""),
+            channel_state=h.get("ChannelState", ""),
+            customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
+            cause=int(cause) if cause.isdecimal() else None,
+        )
 
-def _soft_hangup_request(event: AMIEvent, at: float) -> SoftHangupRequest:
-    h = event.headers
-    cause = h.get("Cause", "")
-    return SoftHangupRequest(
-        time=at,
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        channel_state=h.get("ChannelState", ""),
-        customer_id=(event.chanvars.get("ChanVariable") or _NO_VARS).get("CUSTOMER_ID"),
-        cause=int(cause) if cause.isdecimal() else None,
-    )
+    return parse
 
 
 def _dial_end(event: AMIEvent, at: float) -> DialEnd:
@@ -512,8 +504,8 @@ _PARSERS: Final[dict[str, Callable[[AMIEvent, float], TypedEvent | None]]] = {
     "BridgeEnter": _bare(BridgeEnter),
     "NewCallerid": _new_callerid,
     "Rename": _rename,
-    "Hangup": _hangup,
-    "SoftHangupRequest": _soft_hangup_request,
+    "Hangup": _caused(Hangup),
+    "SoftHangupRequest": _caused(SoftHangupRequest),
     "DialEnd": _dial_end,
     "QueueCallerJoin": _queue_caller_join,
     "QueueCallerAbandon": _queue_caller_abandon,

@@ -98,6 +98,19 @@ class AMIProbe:
             if i.get("Event") == "QueueMember"
         ]
 
+    def wait_members(self, queue: str, interfaces: list[str], timeout: float = 30.0) -> None:
+        """Until every one of ``interfaces`` is a member of ``queue`` (the service's
+        membership sync put them there); TimeoutError naming who is in it after
+        ``timeout``."""
+        deadline = time.monotonic() + timeout
+        members: list[str] = []
+        while time.monotonic() < deadline:
+            members = self.members(queue)
+            if set(interfaces) <= set(members):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"agents not in {queue} after {timeout:.0f} s (have {members})")
+
     def remove_member(self, queue: str, interface: str) -> None:
         self.ask({"Action": "QueueRemove", "Queue": queue, "Interface": interface})
 

@@ -14,7 +14,6 @@ import itertools
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -128,7 +127,10 @@ def fault_run(
     runs: list[FaultRun] = []
     try:
         serve.wait_api()
-        _wait_members(probe, queue, [a.interface for a in lab_config.agents[:4]], serve)
+        try:
+            probe.wait_members(queue, [a.interface for a in lab_config.agents[:4]])
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}:\n{serve.log_tail()}") from None
 
         def make(name: str) -> FaultRun:
             run = FaultRun(
@@ -154,15 +156,3 @@ def fault_run(
         if lab.pid() is None:
             lab.up(lab_config)
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _wait_members(probe: AMIProbe, queue: str, interfaces: list[str], serve: Serve) -> None:
-    """The service's first membership sync has put every agent in ``queue``."""
-    deadline = time.monotonic() + 30
-    members: list[str] = []
-    while time.monotonic() < deadline:
-        members = probe.members(queue)
-        if set(interfaces) <= set(members):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"agents not in {queue} after 30 s (have {members}):\n{serve.log_tail()}")
