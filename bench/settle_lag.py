@@ -16,7 +16,7 @@ of the round ended in Asterisk to the call log being right (the live path's own 
 
     python -m bench.settle_lag [--rounds 5] [--baseline 3]
 
-The goal (issue 13) is a settle lag under 5 s after a restart.
+The goal is a settle lag under 5 s after a restart (docs/reliability.md).
 """
 
 from __future__ import annotations

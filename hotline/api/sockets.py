@@ -10,7 +10,7 @@ may send.
 No socket reads the bus itself: it subscribes (:meth:`hotline.bus.Bus.subscribe`) and the
 process's few readers (a blocking XREAD each, over many streams) fan each stream out in
 memory, so an idle page holds no Redis connection and no read timeout can end it
-(issue 13, docs/benchmarks.md "Pages on one process").
+(docs/benchmarks.md, "Pages on one process").
 """
 
 from __future__ import annotations

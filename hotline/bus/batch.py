@@ -1,6 +1,6 @@
 """Many concurrent look-ups by key, answered by one call per batch.
 
-A burst of pages (2,050 after a restart, issue 13) asks the same questions at once: is
+A burst of pages (2,050 after a restart, docs/benchmarks.md) asks the same questions at once: is
 this token valid, what is this stream's last id. One round trip each queued them behind a
 small pool whose wait counted against their deadline, and about half were refused on a
 healthy database and Redis (docs/benchmarks.md, "Pages on one process"). A

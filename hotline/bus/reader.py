@@ -1,7 +1,8 @@
 """The blocking XREADs of a process, over every stream its sockets subscribed to.
 
-Sockets used to hold a pooled connection each for their own blocking XREAD (issue 13:
-killed every 5 s by the client's socket timeout, and ~100 per process at most). Here a
+Sockets used to hold a pooled connection each for their own blocking XREAD, killed every
+5 s by the client's socket timeout, and ~100 per process at most (docs/benchmarks.md,
+"Pages on one process"). Here a
 reader task reads its share of the subscribed streams in one command (XREAD takes many
 keys) on a connection of its own and hands the messages to
 :class:`hotline.bus.base.Fanout`.

@@ -35,7 +35,7 @@ class RedisOptions:
 
     The library's defaults (redis-py 8: 5 s socket timeout, a pool of 100 that raises past
     it, no health check) killed every idle page every 5 s and capped a process at ~100
-    pages (issue 13). Commands are short (XADD, XREVRANGE, GET/SET, a bounded XREAD) and
+    pages (docs/benchmarks.md). Commands are short (XADD, XREVRANGE, GET/SET, a bounded XREAD) and
     share a small pool; each of the ``readers`` blocking readers (:mod:`hotline.bus.reader`
     says why a few, not one) has a connection of its own whose socket timeout exceeds its
     block time.

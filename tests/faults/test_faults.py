@@ -1,4 +1,4 @@
-"""The fault suite (issue 13, docs/reliability.md): for each fault, calls in every state,
+"""The fault suite (docs/reliability.md): for each fault, calls in every state,
 the fault, the calls end; then within a bound the call log has 0 missing, 0 doubled, 0
 stuck ``in_progress`` and 0 wrong outcomes or agents against Asterisk's queue_log, and
 the time it took to settle is recorded.

@@ -1,6 +1,6 @@
 """The long idle page: one agent socket opened when collection ends, checked last.
 
-Issue 13 asks that an idle agent page keep one socket for 10 minutes with Redis, without
+An idle agent page must keep one socket for 10 minutes with Redis, without
 adding 10 minutes to CI. So the socket is opened as soon as the session's tests are
 collected (:func:`pytest_collection_finish`) and left alone on threads of its own while
 the rest of the suite runs; the one test in this folder is moved to the very end of the

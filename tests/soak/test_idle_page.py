@@ -1,4 +1,5 @@
-"""An idle agent page keeps one socket for 10 minutes with Redis configured (issue 13).
+"""An idle agent page keeps one socket for 10 minutes with Redis configured
+(docs/reliability.md, "Degraded modes").
 
 The socket was opened when collection ended (conftest.py, which also puts this test
 last); here it must still be the same socket, never closed, after ``SOAK_SECONDS``, and

@@ -109,7 +109,7 @@ def test_ack_goes_on_the_bus_and_garbage_is_survived(client) -> None:
 @pytest.mark.parametrize("path", ["/ws/agent", "/ws/supervisor"])
 @pytest.mark.parametrize("bad", ["x", "", "12", "1-2-3", "-1-0", "1-0;DROP", "9" * 21 + "-0"])
 def test_both_sockets_refuse_a_last_id_that_is_not_a_bus_id(client, path, bad) -> None:
-    """One rule for both sockets (issue 13): refused before the handshake, 1008."""
+    """One rule for both sockets (docs/access.md): refused before the handshake, 1008."""
     c, tokens = client
     token = tokens["a"] if path == "/ws/agent" else tokens["sup"]
     with (

@@ -103,7 +103,7 @@ def test_a_batcher_moved_to_another_loop_starts_afresh() -> None:
 
 async def test_1000_pages_asking_last_id_at_once_share_a_few_pipelines(redis_url: str) -> None:
     """Each page opening asks its stream's last id; one pooled round trip each waited past
-    ``pool_timeout`` in a burst (issue 13). A pool of two still answers a thousand."""
+    ``pool_timeout`` in a burst (docs/benchmarks.md). A pool of two still answers a thousand."""
     bus = RedisBus(
         redis_url,
         prefix=f"test-batch-{uuid.uuid4().hex[:8]}:",

@@ -173,7 +173,8 @@ async def redis_bus(redis_url: str) -> AsyncIterator[RedisBus]:
 
 async def test_a_few_readers_serve_every_stream(redis_bus: RedisBus) -> None:
     """500 subscriptions, a few blocking XREADs: the readers' connections and at most a
-    few pooled ones, never one per subscriber (issue 13: ~100 sockets per process)."""
+    few pooled ones, never one per subscriber (with redis-py's defaults a process served
+    ~100 sockets)."""
     import redis.asyncio as redis
 
     subs = [await redis_bus.subscribe(f"agent:{n}", None) for n in range(500)]

@@ -1,4 +1,4 @@
-"""The lab's endpoints hang up a party that vanished (issue 13, item 6): every PJSIP
+"""The lab's endpoints hang up a party that vanished (docs/lab.md, "Cleaning up"): every PJSIP
 endpoint gets ``rtp_timeout``, ``rtp_timeout_hold`` and RFC 4028 session timers, with the
 values of :class:`~dialplans.config.LabConfig` (the e2e proof that such a call is
 cleared is ``tests/e2e/test_cleanup.py``)."""

@@ -1,4 +1,5 @@
-"""Pages on one process with Redis: idle sockets stay up, and hundreds fit (issue 13).
+"""Pages on one process with Redis: idle sockets stay up, and hundreds fit
+(docs/benchmarks.md, "Pages on one process").
 
 The API is served for real (uvicorn on a thread, real WebSockets, Redis on 127.0.0.1) and
 a bus in the test's own loop publishes, as the call service in another process would.

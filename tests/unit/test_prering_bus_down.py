@@ -1,4 +1,4 @@
-"""The pre-dial step never holds a caller on a bus that is down (issue 13, item 5).
+"""The pre-dial step never holds a caller on a bus that is down (docs/reliability.md).
 
 Before: ``prering`` waited on Redis until the client's 5 s timeout, so a Redis outage
 added 5 s to every call. Now a bus known to be down is skipped at once, a bus that stalls

@@ -1,6 +1,6 @@
 """Every setting of the Redis client is ours, and behaves as stated, on a real Redis.
 
-Issue 13: with redis-py's defaults (5 s socket timeout, a pool of 100 that raises past it,
+With redis-py's defaults (5 s socket timeout, a pool of 100 that raises past it,
 no health check) every page's blocking read was killed every 5 s and a process served
 ~100 pages. The values are pinned here (:class:`hotline.bus.RedisOptions`), and each one
 that matters is also shown to hold against Redis on 127.0.0.1 (keys under a prefix of

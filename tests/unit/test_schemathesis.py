@@ -1,4 +1,4 @@
-"""schemathesis against the live OpenAPI (issue 13, item 8): no 500, no schema violation.
+"""schemathesis against the live OpenAPI (docs/access.md): no 500, no schema violation.
 
 The app is the real one, on SQLite and on PostgreSQL, its lifespan running; the schema
 is the one it serves at ``/openapi.json``; every request carries an admin token, so the

@@ -1,4 +1,4 @@
-"""A burst of token checks on a healthy database all pass (issue 13, pages on one process).
+"""A burst of token checks on a healthy database all pass (docs/access.md).
 
 2,050 pages opening at once after a restart each need their token checked. Each check
 used to be its own query on the probe's pool (4 connections, a 2 s deadline that counted
