@@ -2,9 +2,8 @@
 
 Sockets used to hold a pooled connection each for their own blocking XREAD, killed every
 5 s by the client's socket timeout, and ~100 per process at most (docs/benchmarks.md,
-"Pages on one process"). Here a
-reader task reads its share of the subscribed streams in one command (XREAD takes many
-keys) on a connection of its own and hands the messages to
+"Pages on one process"). Here a reader task reads its share of the subscribed streams in
+one command (XREAD takes many keys) on a connection of its own and hands the messages to
 :class:`hotline.bus.base.Fanout`.
 
 A process has a few readers (``RedisOptions.readers``, 8), each with a fixed share of the
