@@ -41,6 +41,7 @@ from hotline.db.models import CallLog, Cel
 from hotline.db.session import make_engine, upgrade
 from hotline.record import reconciler as reconciler_module
 from hotline.record.reconciler import Reconciler
+from tests.support.postgres import ensure_database
 
 T0 = 1_800_000_000.0
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -218,12 +219,7 @@ def _p(values: list[float], q: float) -> float:
 
 
 def _fresh_database(url: str) -> str:
-    admin = make_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    return url.rsplit("/", 1)[0] + f"/{DB_NAME}"
+    return ensure_database(url.rsplit("/", 1)[0] + "/postgres", DB_NAME, fresh=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from dialplans.config import LabConfig
@@ -43,6 +42,7 @@ from tests.faults.calls import FAST_RING, FAST_TALK, SLOW_RING, SLOW_TALK, Numbe
 from tests.faults.harness import RedisServer, Serve, seed
 from tests.faults.scenario import FaultRun
 from tests.support.fault_proxy import FaultProxy
+from tests.support.postgres import ensure_database
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RECORD_DB = "hotline_lab_record"  # the e2e suite's: one lab, one record
@@ -52,15 +52,7 @@ KILL_AT = 3.0
 
 
 def _database(name: str, *, fresh: bool) -> str:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if fresh:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = ensure_database(ADMIN_URL, name, fresh=fresh)
     upgrade(url)
     return url
 

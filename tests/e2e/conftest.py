@@ -43,18 +43,10 @@ def record_url(_pg_server) -> str:
     by Linkedid. Migrated before the lab starts (cel_pgsql reads its columns at load)."""
     if _pg_server:
         need(_pg_server)
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
     from tests.conftest import PG_ADMIN_URL
+    from tests.support.postgres import ensure_database
 
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": RECORD_DB})
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{RECORD_DB}"'))
-    admin.dispose()
-    url = make_url(PG_ADMIN_URL).set(database=RECORD_DB).render_as_string(hide_password=False)
+    url = ensure_database(PG_ADMIN_URL, RECORD_DB)
     upgrade(url)
     return url
 
