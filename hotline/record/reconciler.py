@@ -104,11 +104,7 @@ def _iso(epoch: float | None) -> str | None:
 
 
 def _epoch(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite hands naive datetimes back; we store UTC
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    return None if value is None else store.epoch(value)
 
 
 class Reconciler:

@@ -31,6 +31,7 @@ from hotline.record.entries import CelEvent, QueueLogEntry
 __all__ = [
     "cel_for",
     "ended_since",
+    "epoch",
     "last_event_at",
     "last_id_before",
     "load_cursor",
@@ -46,8 +47,9 @@ Bind = Engine | Connection
 _CHUNK = 500  # ids per IN (...): well under every backend's parameter limit
 
 
-def _epoch(value: datetime) -> float:
-    """A naive UTC datetime (as both backends hand it back) in epoch seconds."""
+def epoch(value: datetime) -> float:
+    """A naive UTC datetime (as both backends hand it back) in epoch seconds; an aware one
+    as it says."""
     return value.replace(tzinfo=UTC).timestamp() if value.tzinfo is None else value.timestamp()
 
 
@@ -74,7 +76,7 @@ def _cel_event(row: Any) -> CelEvent:
     return CelEvent(
         id=int(row.id),
         eventtype=row.eventtype,
-        eventtime=_epoch(row.eventtime),
+        eventtime=epoch(row.eventtime),
         uniqueid=row.uniqueid,
         linkedid=row.linkedid,
         channame=row.channame,
@@ -145,7 +147,7 @@ def queue_log_for(bind: Bind, callids: Sequence[str]) -> dict[str, list[QueueLog
                     data.pop()
                 out[row.callid].append(
                     QueueLogEntry(
-                        time=_epoch(row.time),
+                        time=epoch(row.time),
                         callid=row.callid,
                         queue=row.queuename,
                         agent=row.agent,
@@ -168,7 +170,7 @@ def last_event_at(bind: Bind, linkedids: Sequence[str]) -> dict[str, float]:
             )
             for linkedid, newest in conn.execute(query):
                 if newest is not None:
-                    out[str(linkedid)] = _epoch(newest)
+                    out[str(linkedid)] = epoch(newest)
     return out
 
 
